@@ -1,0 +1,1 @@
+"""servicekit: the mechanics every service shares (never domain models)."""

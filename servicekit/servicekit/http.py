@@ -1,0 +1,160 @@
+"""HTTP mechanics: JSON errors everywhere, body size limit, request log, health probes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from rest_framework import status
+from rest_framework.views import exception_handler as drf_exception_handler
+
+log = logging.getLogger("servicekit.http")
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
+    """DRF's handler, plus a ``Retry-After`` header on every throttled answer.
+
+    Anything DRF does not handle propagates to Django's ``handler500`` below, which
+    answers JSON (and logs the traceback) instead of an HTML page.
+    """
+    response = drf_exception_handler(exc, context)
+    if response is not None and getattr(exc, "wait", None) is not None:
+        response["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+    return response
+
+
+def _json_error(status_code: int, detail: str) -> JsonResponse:
+    return JsonResponse({"detail": detail}, status=status_code)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return _json_error(400, "Bad request.")
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return _json_error(403, "You do not have permission to perform this action.")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return _json_error(404, "Not found.")
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    return _json_error(500, "Internal server error.")
+
+
+class BodySizeLimitMiddleware:
+    """Refuses bodies over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` with 413 before anything reads them.
+
+    DRF's parsers read the request stream directly and so skip Django's own limit; this
+    checks the declared ``Content-Length`` up front, for every view.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        raw = request.META.get("CONTENT_LENGTH") or "0"
+        try:
+            length = int(raw)
+        except ValueError:
+            return _json_error(400, "Invalid Content-Length header.")
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is not None and length > limit:
+            return _json_error(
+                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"Request body too large: the limit is {limit} bytes."
+            )
+        return self.get_response(request)
+
+
+class JSONErrorMiddleware:
+    """Turns any HTML error page into ``{"detail": ...}``, DEBUG or not.
+
+    Django renders its own 404/500 pages (technical ones, with settings and tracebacks,
+    when DEBUG is on) before the JSON ``handler404``/``handler500`` get a say; an API
+    never answers HTML. The admin and the docs UI keep their HTML.
+    """
+
+    HTML_PATHS = ("/admin/", "/api/docs/")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code >= 400
+            and response.get("Content-Type", "").startswith("text/html")
+            and not request.path.startswith(self.HTML_PATHS)
+        ):
+            detail = {404: "Not found.", 500: "Internal server error."}.get(response.status_code)
+            return _json_error(response.status_code, detail or f"{response.reason_phrase}.")
+        return response
+
+
+class RequestLogMiddleware:
+    """One line per request: method, path, status, duration; health probes at DEBUG."""
+
+    QUIET_PATHS = ("/healthz", "/readyz")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        took_ms = (time.perf_counter() - started) * 1000
+        level = logging.DEBUG if request.path in self.QUIET_PATHS else logging.INFO
+        if response.status_code >= 500:
+            level = logging.ERROR
+        log.log(
+            level,
+            "%s %s %s %.1fms",
+            request.method,
+            request.get_full_path(),
+            response.status_code,
+            took_ms,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "ms": round(took_ms, 1),
+            },
+        )
+        return response
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers."""
+    return JsonResponse({"status": "ok", "service": settings.SERVICE_NAME})
+
+
+#: Extra readiness checks a service registers (name -> callable raising on failure).
+READINESS_CHECKS: dict[str, Callable[[], None]] = {}
+
+
+def _check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+READINESS_CHECKS["database"] = _check_database
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: every registered dependency answers (503 naming the ones that do not)."""
+    checks: dict[str, str] = {}
+    for name, check in READINESS_CHECKS.items():
+        try:
+            check()
+            checks[name] = "ok"
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            log.warning("readiness check %s failed: %s", name, exc)
+            checks[name] = f"error: {exc.__class__.__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)

@@ -1,0 +1,95 @@
+"""JWT configuration for the issuer (user_service) and the verifiers (everyone else).
+
+HS256 with a shared ``JWT_SIGNING_KEY`` is the zero-setup default. With
+``JWT_ALGORITHM=RS256`` only user_service holds ``JWT_PRIVATE_KEY``; every service gets
+``JWT_PUBLIC_KEY``. A verifier in RS256 mode has no signing key at all, so it cannot
+mint tokens. Keys are PEM text (``\\n`` escapes allowed, for one-line env files) or a
+path to a PEM file.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+ASYMMETRIC_PREFIXES = ("RS", "ES", "PS", "Ed")
+
+
+class JWTRole(enum.Enum):
+    #: user_service: signs tokens; authentication looks the user up in its database.
+    ISSUER = "issuer"
+    #: post/note/consumer: verify locally; ``request.user`` is a TokenUser (no DB hit).
+    VERIFIER = "verifier"
+
+    @property
+    def authentication_class(self) -> str:
+        if self is JWTRole.ISSUER:
+            return "rest_framework_simplejwt.authentication.JWTAuthentication"
+        return "rest_framework_simplejwt.authentication.JWTStatelessUserAuthentication"
+
+
+def read_key(value: str) -> str:
+    """PEM text as given, with ``\\n`` escapes expanded, or the contents of a PEM file."""
+    value = value.strip()
+    if not value:
+        return ""
+    if value.startswith("-----BEGIN"):
+        return value.replace("\\n", "\n")
+    path = Path(value)
+    if not path.is_file():
+        raise ImproperlyConfigured(f"JWT key is neither PEM text nor a readable file: {value!r}")
+    return path.read_text()
+
+
+def simple_jwt_settings(*, role: JWTRole, env: Callable[..., Any], signing_key: str) -> dict[str, Any]:
+    """``SIMPLE_JWT`` for ``role``. ``signing_key`` is the HS secret ("" in RS mode)."""
+    algorithm = env("JWT_ALGORITHM", default="HS256")
+    asymmetric = algorithm.startswith(ASYMMETRIC_PREFIXES)
+    if asymmetric:
+        verifying_key = read_key(env("JWT_PUBLIC_KEY", default=""))
+        if not verifying_key:
+            raise ImproperlyConfigured(f"JWT_ALGORITHM={algorithm} needs JWT_PUBLIC_KEY.")
+        signing_key = read_key(env("JWT_PRIVATE_KEY", default="")) if role is JWTRole.ISSUER else ""
+        if role is JWTRole.ISSUER and not signing_key:
+            raise ImproperlyConfigured(f"JWT_ALGORITHM={algorithm} needs JWT_PRIVATE_KEY in the issuer.")
+    else:
+        verifying_key = ""
+    return {
+        "ALGORITHM": algorithm,
+        "SIGNING_KEY": signing_key,
+        "VERIFYING_KEY": verifying_key,
+        "ISSUER": env("JWT_ISSUER", default="user_service"),
+        "AUDIENCE": env("JWT_AUDIENCE", default="microservices"),
+        "LEEWAY": env("JWT_LEEWAY_SECONDS", default=0, cast=int),
+        "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env("JWT_ACCESS_TTL_MINUTES", default=15, cast=int)),
+        "REFRESH_TOKEN_LIFETIME": timedelta(days=env("JWT_REFRESH_TTL_DAYS", default=1, cast=int)),
+        "ROTATE_REFRESH_TOKENS": True,
+        "BLACKLIST_AFTER_ROTATION": True,
+        "UPDATE_LAST_LOGIN": False,
+        "USER_ID_FIELD": "id",
+        "USER_ID_CLAIM": "user_id",
+        "AUTH_HEADER_TYPES": ("Bearer",),
+        "AUTH_TOKEN_CLASSES": ("rest_framework_simplejwt.tokens.AccessToken",),
+        "TOKEN_TYPE_CLAIM": "token_type",
+        "JTI_CLAIM": "jti",
+    }
+
+
+@cache
+def jwks(public_key_pem: str, algorithm: str) -> dict[str, Any]:
+    """The JWK Set publishing ``public_key_pem``; ``kid`` is its RFC 7638 thumbprint."""
+    from jwt.algorithms import RSAAlgorithm
+
+    jwk = json.loads(RSAAlgorithm.to_jwk(RSAAlgorithm(RSAAlgorithm.SHA256).prepare_key(public_key_pem)))
+    canonical = json.dumps({k: jwk[k] for k in ("e", "kty", "n")}, separators=(",", ":"), sort_keys=True)
+    kid = base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+    return {"keys": [{**jwk, "kid": kid, "use": "sig", "alg": algorithm}]}

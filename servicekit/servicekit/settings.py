@@ -1,0 +1,202 @@
+"""Settings every service shares, read from the environment in one place.
+
+A service's ``config/settings.py`` calls :func:`build_settings` and adds only what is
+its own (apps, the user model, extra middleware)::
+
+    globals().update(build_settings(service="post_service", base_dir=BASE_DIR,
+                                    apps=["posts"], jwt_role=JWTRole.VERIFIER))
+
+Values come from environment variables, then a ``.env`` file found by walking up
+from the working directory, then the defaults below (safe for development only where
+``DEBUG`` is on; ``SECRET_KEY`` and the JWT key are required otherwise).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from decouple import AutoConfig, Csv
+from django.core.exceptions import ImproperlyConfigured
+
+from servicekit.jwt import JWTRole, simple_jwt_settings
+
+env = AutoConfig(search_path=os.getcwd())
+
+# Used only when DEBUG is on and nothing else is configured; never valid in production.
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105
+
+
+def _required(name: str, *, debug: bool, dev_default: str) -> str:
+    value = env(name, default="")
+    if value:
+        return value
+    if debug:
+        return dev_default
+    raise ImproperlyConfigured(f"{name} must be set when DEBUG is off (see .env.example).")
+
+
+def database_settings(*, service: str, base_dir: Path) -> dict[str, Any]:
+    """``DATABASES['default']`` from ``DATABASE_URL`` (default: a SQLite file per service).
+
+    Connections persist (``CONN_MAX_AGE``) with health checks, so a restarted database
+    costs one failed request at most. SQLite gets WAL and a busy timeout so that web
+    workers, relays and consumers can share a file without "database is locked".
+    """
+    url = env("DATABASE_URL", default=f"sqlite:///{base_dir / (service + '.sqlite3')}")
+    db = dj_database_url.parse(
+        url,
+        conn_max_age=env("DB_CONN_MAX_AGE", default=60, cast=int),
+        conn_health_checks=True,
+    )
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        db["CONN_MAX_AGE"] = 0
+        db["OPTIONS"] = {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    else:
+        db.setdefault("OPTIONS", {})["connect_timeout"] = env("DB_CONNECT_TIMEOUT", default=5, cast=int)
+    # Each service's test database is its own, so suites may run side by side.
+    db["TEST"] = {"NAME": f"test_{service}"}
+    return db
+
+
+def logging_settings(*, service: str) -> dict[str, Any]:
+    fmt = env("LOG_FORMAT", default="text")
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "text": {"()": "servicekit.logs.TextFormatter", "service": service},
+            "json": {"()": "servicekit.logs.JSONFormatter", "service": service},
+        },
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": fmt}},
+        "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+        "loggers": {
+            # Request lines come from servicekit.http; Django's own would repeat them.
+            "django.server": {"level": "WARNING"},
+            "django.request": {"level": "ERROR"},
+        },
+    }
+
+
+def build_settings(
+    *,
+    service: str,
+    base_dir: Path,
+    apps: list[str],
+    jwt_role: JWTRole,
+    title: str,
+) -> dict[str, Any]:
+    """The full settings dict for one service; the caller adds what is its own."""
+    debug = env("DEBUG", default=False, cast=bool)
+    max_body = env("MAX_REQUEST_BODY_BYTES", default=2_621_440, cast=int)
+    return {
+        "SERVICE_NAME": service,
+        "BASE_DIR": base_dir,
+        "DEBUG": debug,
+        "SECRET_KEY": _required("SECRET_KEY", debug=debug, dev_default=DEV_SECRET_KEY),
+        "ALLOWED_HOSTS": env("ALLOWED_HOSTS", default="localhost,127.0.0.1,[::1]", cast=Csv()),
+        "CSRF_TRUSTED_ORIGINS": env("CSRF_TRUSTED_ORIGINS", default="", cast=Csv()),
+        "CORS_ALLOWED_ORIGINS": env("CORS_ALLOWED_ORIGINS", default="", cast=Csv()),
+        "CORS_ALLOW_CREDENTIALS": False,
+        "INSTALLED_APPS": [
+            "django.contrib.admin",
+            "django.contrib.auth",
+            "django.contrib.contenttypes",
+            "django.contrib.sessions",
+            "django.contrib.messages",
+            "django.contrib.staticfiles",
+            "corsheaders",
+            "rest_framework",
+            "drf_spectacular",
+            "drf_spectacular_sidecar",
+            "servicekit",
+            *apps,
+        ],
+        "MIDDLEWARE": [
+            "servicekit.http.RequestLogMiddleware",
+            "servicekit.http.JSONErrorMiddleware",
+            "servicekit.http.BodySizeLimitMiddleware",
+            "django.middleware.security.SecurityMiddleware",
+            "corsheaders.middleware.CorsMiddleware",
+            "django.contrib.sessions.middleware.SessionMiddleware",
+            "django.middleware.common.CommonMiddleware",
+            "django.middleware.csrf.CsrfViewMiddleware",
+            "django.contrib.auth.middleware.AuthenticationMiddleware",
+            "django.contrib.messages.middleware.MessageMiddleware",
+            "django.middleware.clickjacking.XFrameOptionsMiddleware",
+        ],
+        "ROOT_URLCONF": "config.urls",
+        "WSGI_APPLICATION": "config.wsgi.application",
+        "TEMPLATES": [
+            {
+                "BACKEND": "django.template.backends.django.DjangoTemplates",
+                "DIRS": [],
+                "APP_DIRS": True,
+                "OPTIONS": {
+                    "context_processors": [
+                        "django.template.context_processors.request",
+                        "django.contrib.auth.context_processors.auth",
+                        "django.contrib.messages.context_processors.messages",
+                    ]
+                },
+            }
+        ],
+        "DATABASES": {"default": database_settings(service=service, base_dir=base_dir)},
+        "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
+        "LANGUAGE_CODE": "en-us",
+        "TIME_ZONE": "UTC",
+        "USE_I18N": True,
+        "USE_TZ": True,
+        "STATIC_URL": "static/",
+        "STATIC_ROOT": base_dir / "staticfiles",
+        "DATA_UPLOAD_MAX_MEMORY_SIZE": max_body,
+        "SECURE_CONTENT_TYPE_NOSNIFF": True,
+        "X_FRAME_OPTIONS": "DENY",
+        "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https")
+        if env("TRUST_X_FORWARDED_PROTO", default=False, cast=bool)
+        else None,
+        "REST_FRAMEWORK": {
+            "DEFAULT_AUTHENTICATION_CLASSES": [jwt_role.authentication_class],
+            "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+            "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+            "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+            "DEFAULT_PAGINATION_CLASS": "servicekit.pagination.Pagination",
+            "DEFAULT_FILTER_BACKENDS": [
+                "rest_framework.filters.SearchFilter",
+                "rest_framework.filters.OrderingFilter",
+            ],
+            "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+            "EXCEPTION_HANDLER": "servicekit.http.exception_handler",
+            # Client address for throttles: X-Forwarded-For is trusted only behind
+            # this many proxies (0 = use the socket address).
+            "NUM_PROXIES": env("NUM_PROXIES", default=0, cast=int),
+            "PAGE_SIZE": env("PAGE_SIZE", default=20, cast=int),
+        },
+        "SIMPLE_JWT": simple_jwt_settings(
+            role=jwt_role,
+            env=env,
+            signing_key=_required("JWT_SIGNING_KEY", debug=debug, dev_default=DEV_SECRET_KEY)
+            if env("JWT_ALGORITHM", default="HS256").upper().startswith("HS")
+            else "",
+        ),
+        "SPECTACULAR_SETTINGS": {
+            "TITLE": title,
+            "VERSION": "1.0.0",
+            "SERVE_INCLUDE_SCHEMA": False,
+            "SWAGGER_UI_DIST": "SIDECAR",
+            "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+            "REDOC_DIST": "SIDECAR",
+            "COMPONENT_SPLIT_REQUEST": True,
+        },
+        "MAX_PAGE_SIZE": env("MAX_PAGE_SIZE", default=100, cast=int),
+        "LOGGING": logging_settings(service=service),
+    }
+
+
+__all__ = ["JWTRole", "build_settings", "env"]

@@ -1,0 +1,73 @@
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from accounts.models import User
+from accounts.services import DUPLICATE_EMAIL
+
+# Longer passwords are refused before hashing: hashing huge inputs is a cheap DoS.
+PASSWORD_MAX_LENGTH = 128
+
+
+def password_field() -> serializers.CharField:
+    return serializers.CharField(
+        write_only=True, trim_whitespace=False, max_length=PASSWORD_MAX_LENGTH, style={"input_type": "password"}
+    )
+
+
+class UserSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "email", "display_name", "date_joined", "is_staff"]
+        read_only_fields = fields
+
+
+class UniqueEmailMixin:
+    def validate_email(self, value: str) -> str:
+        email = User.objects.normalize_email(value)
+        others = User.objects.filter(email=email)
+        if getattr(self, "instance", None) is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if others.exists():
+            raise serializers.ValidationError(DUPLICATE_EMAIL)
+        return email
+
+
+class SignupSerializer(UniqueEmailMixin, serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    password = password_field()
+    display_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+
+    def validate(self, attrs: dict) -> dict:
+        candidate = User(email=attrs["email"], display_name=attrs.get("display_name", ""))
+        try:
+            password_validation.validate_password(attrs["password"], user=candidate)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"password": list(exc.messages)}) from None
+        return attrs
+
+
+class UserUpdateSerializer(UniqueEmailMixin, serializers.ModelSerializer):
+    """What a user may change about themselves; anything else in the body is ignored."""
+
+    class Meta:
+        model = User
+        fields = ["email", "display_name"]
+
+
+class LoginSerializer(serializers.Serializer):
+    email = serializers.CharField(max_length=254)
+    password = password_field()
+
+
+class RefreshSerializer(serializers.Serializer):
+    refresh = serializers.CharField(max_length=4096)
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class SignupResponseSerializer(TokenPairSerializer):
+    user = UserSerializer()

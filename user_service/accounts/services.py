@@ -1,0 +1,96 @@
+"""Account writes. Each function is one transaction."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate
+from django.db import IntegrityError, transaction
+from rest_framework.exceptions import AuthenticationFailed, ValidationError
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+from accounts.models import User
+from accounts.throttling import login_failure_record, login_failures_clear, login_throttle_check
+from accounts.tokens import AccountRefreshToken, TokenPair, token_pair_for
+
+DUPLICATE_EMAIL = "A user with this email address already exists."
+BAD_CREDENTIALS = "No active account found with the given credentials."
+BAD_REFRESH = "Token is invalid or expired"
+
+
+def user_signup(*, email: str, password: str, display_name: str = "") -> User:
+    """Creates the account. Raises ValidationError for an email already taken (any case)."""
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(email=email, password=password, display_name=display_name)
+    except IntegrityError:
+        # Two signups racing past the serializer's check: the unique index decides.
+        raise ValidationError({"email": [DUPLICATE_EMAIL]}) from None
+
+
+def user_login(*, email: str, password: str, address: str) -> tuple[User, TokenPair]:
+    """Checks the credentials under the failed-login throttle and issues a token pair.
+
+    Raises Throttled (429) before checking anything once the email or the address is over
+    its limit, and AuthenticationFailed (401, the same body for an unknown email).
+    """
+    email = User.objects.normalize_email(email)
+    login_throttle_check(email=email, address=address)
+    user = authenticate(email=email, password=password)
+    if user is None:
+        login_failure_record(email=email, address=address)
+        raise AuthenticationFailed(BAD_CREDENTIALS, code="no_active_account")
+    with transaction.atomic():
+        login_failures_clear(email=email)
+        return user, token_pair_for(user)
+
+
+def token_refresh(*, refresh: str) -> TokenPair:
+    """Exchanges a refresh token for a new pair and blacklists it (rotation).
+
+    The outstanding-token row is locked, so two concurrent refreshes with the same token
+    cannot both succeed: the second sees it blacklisted and gets 401.
+    """
+    try:
+        token = AccountRefreshToken(refresh)
+    except TokenError:
+        raise AuthenticationFailed(BAD_REFRESH, code="token_not_valid") from None
+    with transaction.atomic():
+        outstanding = OutstandingToken.objects.select_for_update().filter(jti=token["jti"]).first()
+        if outstanding is None or BlacklistedToken.objects.filter(token=outstanding).exists():
+            raise AuthenticationFailed(BAD_REFRESH, code="token_not_valid")
+        user = User.objects.filter(id=token.get("user_id"), is_active=True).first()
+        if user is None:
+            raise AuthenticationFailed("No active account found for the given token.", code="no_active_account")
+        BlacklistedToken.objects.create(token=outstanding)
+        return token_pair_for(user)
+
+
+def user_logout(*, user: User, refresh: str) -> None:
+    """Blacklists the caller's refresh token. Another user's token is refused (400)."""
+    try:
+        token = AccountRefreshToken(refresh)
+    except TokenError:
+        raise ValidationError({"refresh": [BAD_REFRESH]}) from None
+    if str(token.get("user_id")) != str(user.id):
+        raise ValidationError({"refresh": ["Token does not belong to the authenticated user."]})
+    token.blacklist()
+
+
+def user_update(*, user: User, **fields: str) -> User:
+    """Changes ``email`` and/or ``display_name``. Raises ValidationError for a taken email."""
+    if "email" in fields:
+        fields["email"] = User.objects.normalize_email(fields["email"])
+    for name, value in fields.items():
+        setattr(user, name, value)
+    try:
+        with transaction.atomic():
+            user.save(update_fields=[*fields])
+    except IntegrityError:
+        raise ValidationError({"email": [DUPLICATE_EMAIL]}) from None
+    return user
+
+
+def user_delete(*, user: User) -> None:
+    """Deletes the account. Its refresh tokens stop working at once (the user is gone)."""
+    with transaction.atomic():
+        user.delete()

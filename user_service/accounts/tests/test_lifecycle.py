@@ -1,0 +1,176 @@
+"""The account lifecycle over HTTP: signup → login → me → refresh → logout → delete."""
+
+import uuid
+
+import pytest
+from rest_framework_simplejwt.tokens import AccessToken
+
+from accounts.models import User
+from conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def bearer(token: str) -> dict:
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+def test_full_account_lifecycle(api_client):
+    signup = api_client.post("/api/users/signup/", {"email": "Alice@Example.com", "password": PASSWORD}, format="json")
+    assert signup.status_code == 201
+    body = signup.json()
+    assert set(body) == {"user", "access", "refresh"}
+    assert body["user"]["email"] == "alice@example.com"
+    assert body["user"]["is_staff"] is False
+    user_id = body["user"]["id"]
+    uuid.UUID(user_id)
+
+    login = api_client.post("/api/users/login/", {"email": "ALICE@example.com", "password": PASSWORD}, format="json")
+    assert login.status_code == 200
+    access, refresh = login.json()["access"], login.json()["refresh"]
+
+    me = api_client.get("/api/users/me/", **bearer(access))
+    assert me.status_code == 200
+    assert me.json()["id"] == user_id
+    assert set(me.json()) == {"id", "email", "display_name", "date_joined", "is_staff"}
+
+    refreshed = api_client.post("/api/users/token/refresh/", {"refresh": refresh}, format="json")
+    assert refreshed.status_code == 200
+    new_access, new_refresh = refreshed.json()["access"], refreshed.json()["refresh"]
+    assert new_refresh != refresh
+    # Rotation: the old refresh token is now blacklisted.
+    again = api_client.post("/api/users/token/refresh/", {"refresh": refresh}, format="json")
+    assert again.status_code == 401
+    assert "detail" in again.json()
+
+    logout = api_client.post("/api/users/logout/", {"refresh": new_refresh}, format="json", **bearer(new_access))
+    assert logout.status_code == 200
+    after_logout = api_client.post("/api/users/token/refresh/", {"refresh": new_refresh}, format="json")
+    assert after_logout.status_code == 401
+
+    delete = api_client.delete("/api/users/me/", **bearer(new_access))
+    assert delete.status_code == 204
+    assert not User.objects.filter(id=user_id).exists()
+    assert api_client.get("/api/users/me/", **bearer(new_access)).status_code == 401
+    relogin = api_client.post("/api/users/login/", {"email": "alice@example.com", "password": PASSWORD}, format="json")
+    assert relogin.status_code == 401
+
+
+def test_token_claims(signup):
+    body = signup()
+    claims = AccessToken(body["access"]).payload
+    assert claims["user_id"] == body["user"]["id"]
+    assert claims["email"] == "alice@example.com"
+    assert claims["token_type"] == "access"
+    assert claims["iss"] == "user_service"
+    assert claims["aud"] == "microservices"
+    assert {"jti", "exp", "iat"} <= set(claims)
+    assert claims["exp"] - claims["iat"] == 15 * 60
+
+
+def test_refresh_of_deleted_user_is_401_not_500(api_client, signup):
+    body = signup()
+    api_client.delete("/api/users/me/", **bearer(body["access"]))
+    response = api_client.post("/api/users/token/refresh/", {"refresh": body["refresh"]}, format="json")
+    assert response.status_code == 401
+
+
+def test_patch_me_changes_profile_but_never_protected_fields(api_client, signup):
+    body = signup()
+    response = api_client.patch(
+        "/api/users/me/",
+        {
+            "display_name": "Alice",
+            "email": "alice2@example.com",
+            "id": str(uuid.uuid4()),
+            "is_staff": True,
+            "is_superuser": True,
+            "is_active": False,
+            "date_joined": "2000-01-01T00:00:00Z",
+            "password": "pbkdf2_sha256$1$x$y",
+        },
+        format="json",
+        **bearer(body["access"]),
+    )
+    assert response.status_code == 200
+    user = User.objects.get(id=body["user"]["id"])
+    assert (user.display_name, user.email) == ("Alice", "alice2@example.com")
+    assert not user.is_staff and not user.is_superuser and user.is_active
+    assert user.date_joined.year > 2000
+    assert user.check_password(PASSWORD)
+
+
+def test_signup_ignores_privileged_fields(api_client):
+    response = api_client.post(
+        "/api/users/signup/",
+        {
+            "email": "mallory@example.com",
+            "password": PASSWORD,
+            "is_staff": True,
+            "is_superuser": True,
+            "is_active": False,
+            "id": "00000000-0000-0000-0000-000000000001",
+            "date_joined": "2000-01-01T00:00:00Z",
+        },
+        format="json",
+    )
+    assert response.status_code == 201
+    user = User.objects.get(email="mallory@example.com")
+    assert str(user.id) != "00000000-0000-0000-0000-000000000001"
+    assert not user.is_staff and not user.is_superuser and user.is_active
+    assert user.date_joined.year > 2000
+
+
+def test_patch_email_to_taken_address_any_case_is_400(api_client, signup):
+    signup("bob@example.com")
+    alice = signup("alice@example.com")
+    response = api_client.patch(
+        "/api/users/me/", {"email": "BOB@example.com"}, format="json", **bearer(alice["access"])
+    )
+    assert response.status_code == 400
+    assert "email" in response.json()
+
+
+def test_logout_refuses_someone_elses_refresh_token(api_client, signup):
+    alice, bob = signup("alice@example.com"), signup("bob@example.com")
+    response = api_client.post(
+        "/api/users/logout/", {"refresh": bob["refresh"]}, format="json", **bearer(alice["access"])
+    )
+    assert response.status_code == 400
+    assert api_client.post("/api/users/token/refresh/", {"refresh": bob["refresh"]}, format="json").status_code == 200
+
+
+def test_logout_needs_an_access_token(api_client, signup):
+    body = signup()
+    response = api_client.post("/api/users/logout/", {"refresh": body["refresh"]}, format="json")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_health_and_docs(api_client, db):
+    assert api_client.get("/healthz").json() == {"status": "ok", "service": "user_service"}
+    ready = api_client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
+    schema = api_client.get("/api/schema/?format=json")
+    assert schema.status_code == 200
+    spec = schema.json()
+    for path in [
+        "/api/users/signup/",
+        "/api/users/login/",
+        "/api/users/token/refresh/",
+        "/api/users/logout/",
+        "/api/users/me/",
+    ]:
+        assert path in spec["paths"], path
+    assert spec["components"]["securitySchemes"]["jwtAuth"]["scheme"] == "bearer"
+    assert "email" in spec["components"]["schemas"]["SignupRequest"]["properties"]
+    assert api_client.get("/api/docs/").status_code == 200
+
+
+def test_admin_manages_users(client, make_user):
+    admin = make_user("root@example.com", is_staff=True, is_superuser=True)
+    make_user("someone@example.com")
+    client.force_login(admin)
+    listing = client.get("/admin/accounts/user/")
+    assert listing.status_code == 200 and b"someone@example.com" in listing.content
+    assert client.get("/admin/accounts/user/add/").status_code == 200

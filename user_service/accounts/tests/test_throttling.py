@@ -1,0 +1,98 @@
+"""Failed logins are limited per email and per client address, in the database."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import LoginFailure
+from conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+LOGIN = "/api/users/login/"
+
+
+@pytest.fixture(autouse=True)
+def small_limits(settings):
+    settings.LOGIN_MAX_FAILURES_PER_EMAIL = 3
+    settings.LOGIN_MAX_FAILURES_PER_ADDRESS = 5
+    settings.LOGIN_FAILURE_WINDOW_SECONDS = 60
+
+
+def login(client, email="alice@example.com", password="wrong-password", address="10.0.0.1"):
+    return client.post(LOGIN, {"email": email, "password": password}, format="json", REMOTE_ADDR=address)
+
+
+def test_nth_failed_login_per_email_is_429_with_retry_after(api_client, make_user):
+    make_user()
+    for _ in range(3):
+        assert login(api_client).status_code == 401
+    throttled = login(api_client, password=PASSWORD)  # even the right password, now
+    assert throttled.status_code == 429
+    assert 1 <= int(throttled["Retry-After"]) <= 60
+    assert "detail" in throttled.json()
+    # Another email from another address is not affected.
+    make_user("bob@example.com")
+    assert login(api_client, "bob@example.com", PASSWORD, address="10.0.0.2").status_code == 200
+
+
+def test_email_limit_is_case_insensitive(api_client, make_user):
+    make_user()
+    for email in ["alice@example.com", "ALICE@example.com", "Alice@Example.com"]:
+        assert login(api_client, email=email, address=f"10.0.0.{len(email)}").status_code == 401
+    assert login(api_client, address="10.9.9.9").status_code == 429
+
+
+def test_per_address_limit_covers_many_emails(api_client, make_user):
+    make_user("victim@example.com")
+    for i in range(5):
+        assert login(api_client, email=f"guess{i}@example.com").status_code == 401
+    assert login(api_client, email="victim@example.com", password=PASSWORD).status_code == 429
+    assert login(api_client, email="victim@example.com", password=PASSWORD, address="10.0.0.2").status_code == 200
+
+
+def test_unknown_email_and_wrong_password_look_the_same(api_client, make_user):
+    make_user()
+    unknown = login(api_client, email="nobody@example.com", address="10.0.0.7")
+    wrong = login(api_client, address="10.0.0.8")
+    assert unknown.status_code == wrong.status_code == 401
+    assert unknown.json() == wrong.json()
+
+
+def test_throttle_recovers_after_the_window(api_client, make_user):
+    make_user()
+    for _ in range(3):
+        login(api_client)
+    assert login(api_client, password=PASSWORD).status_code == 429
+    LoginFailure.objects.update(created_at=timezone.now() - timedelta(seconds=61))
+    assert login(api_client, password=PASSWORD).status_code == 200
+
+
+def test_success_resets_the_email_count(api_client, make_user):
+    make_user()
+    for _ in range(2):
+        login(api_client)
+    assert login(api_client, password=PASSWORD).status_code == 200
+    for _ in range(2):
+        assert login(api_client).status_code == 401
+    assert login(api_client, password=PASSWORD).status_code == 200
+
+
+def test_counter_is_shared_state_not_per_process(api_client, make_user):
+    """Failures recorded by another worker (rows in the shared database) count here."""
+    make_user()
+    LoginFailure.objects.bulk_create(LoginFailure(key="email:alice@example.com") for _ in range(3))
+    assert login(api_client, password=PASSWORD).status_code == 429
+
+
+def test_x_forwarded_for_is_ignored_without_trusted_proxies(api_client, make_user):
+    make_user()
+    for i in range(5):
+        api_client.post(
+            LOGIN,
+            {"email": f"x{i}@example.com", "password": "bad"},
+            format="json",
+            REMOTE_ADDR="10.0.0.1",
+            HTTP_X_FORWARDED_FOR=f"192.0.2.{i}",
+        )
+    assert login(api_client, password=PASSWORD).status_code == 429

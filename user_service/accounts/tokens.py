@@ -1,0 +1,27 @@
+"""The tokens user_service issues: simplejwt's, with ``email`` and ``is_staff`` claims."""
+
+from typing import TypedDict
+
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.models import User
+
+
+class AccountRefreshToken(RefreshToken):
+    @classmethod
+    def for_user(cls, user: User) -> "AccountRefreshToken":
+        token = super().for_user(user)
+        token["email"] = user.email
+        token["is_staff"] = user.is_staff
+        return token
+
+
+class TokenPair(TypedDict):
+    access: str
+    refresh: str
+
+
+def token_pair_for(user: User) -> TokenPair:
+    """A new refresh token (recorded as outstanding) and an access token derived from it."""
+    refresh = AccountRefreshToken.for_user(user)
+    return {"access": str(refresh.access_token), "refresh": str(refresh)}

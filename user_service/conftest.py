@@ -1,0 +1,25 @@
+import pytest
+
+from accounts.models import User
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture
+def make_user(db):
+    def make(email: str = "alice@example.com", password: str = PASSWORD, **fields) -> User:
+        return User.objects.create_user(email=email, password=password, **fields)
+
+    return make
+
+
+@pytest.fixture
+def signup(api_client):
+    """Signs up over HTTP and returns the response body (user, access, refresh)."""
+
+    def do(email: str = "alice@example.com", password: str = PASSWORD) -> dict:
+        response = api_client.post("/api/users/signup/", {"email": email, "password": password}, format="json")
+        assert response.status_code == 201, response.content
+        return response.json()
+
+    return do
