@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, ClassVar, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import Model, QuerySet
-from rest_framework import viewsets
+from rest_framework import serializers, viewsets
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 from rest_framework.serializers import BaseSerializer
@@ -20,38 +22,57 @@ def caller_id(request: Request) -> uuid.UUID:
         raise AuthenticationFailed("Token has no valid user id.", code="token_not_valid") from None
 
 
-class OwnedResourceServices(Protocol):
-    """The write functions of one resource, as the viewset calls them (keyword-only)."""
+@dataclass(frozen=True)
+class ResourceServices:
+    """The write functions of one resource, as :class:`OwnedResourceViewSet` calls them.
 
-    def create(self, *, user_id: uuid.UUID, **fields: Any) -> Model: ...
-    def update(self, *, instance: Model, **fields: Any) -> Model: ...
-    def delete(self, *, instance: Model) -> None: ...
+    ``create(*, user_id, **fields)``, ``update(*, <name>=obj, **fields)`` and
+    ``delete(*, <name>=obj)``, where ``name`` is the resource's keyword (``post``).
+    """
+
+    name: str
+    create: Callable[..., Model]
+    update: Callable[..., Model]
+    delete: Callable[..., None]
 
 
 class OwnedResourceViewSet(viewsets.ModelViewSet):
     """CRUD on the caller's own objects; anyone else's are simply not found (404).
 
-    Subclasses set ``serializer_class``, ``selector`` (``user_id -> QuerySet`` of that
-    user's objects) and ``services``. Every write goes through ``services`` so that a
-    resource's side effects (its outbox events) live in one place.
+    Subclasses set ``serializer_class``, ``selector`` (``staticmethod``: ``user_id ->``
+    QuerySet of that user's objects) and ``services``. Every write goes through
+    ``services`` so that a resource's side effects (its outbox events) live in one place.
     """
 
-    selector: ClassVar[Any]
-    services: ClassVar[OwnedResourceServices]
+    selector: Callable[..., QuerySet]
+    services: ResourceServices
     # A malformed id never matches the route: 404 before any query, never a 500.
     lookup_value_converter = "uuid"
-    search_fields: ClassVar[list[str]] = ["title"]
-    ordering_fields: ClassVar[list[str]] = ["created_at", "updated_at", "title"]
-    ordering: ClassVar[list[str]] = ["-created_at", "-id"]
+    search_fields = ("title",)
+    ordering_fields = ("created_at", "updated_at", "title")
+    ordering = ("-created_at", "-id")
 
     def get_queryset(self) -> QuerySet:
-        return type(self).selector(user_id=caller_id(self.request))
+        return self.selector(user_id=caller_id(self.request))
 
     def perform_create(self, serializer: BaseSerializer) -> None:
         serializer.instance = self.services.create(user_id=caller_id(self.request), **serializer.validated_data)
 
     def perform_update(self, serializer: BaseSerializer) -> None:
-        serializer.instance = self.services.update(instance=serializer.instance, **serializer.validated_data)
+        target = {self.services.name: serializer.instance}
+        serializer.instance = self.services.update(**target, **serializer.validated_data)
 
     def perform_destroy(self, instance: Model) -> None:
-        self.services.delete(instance=instance)
+        self.services.delete(**{self.services.name: instance})
+
+
+def bounded_text(*, required: bool, max_bytes: int | None = None) -> serializers.CharField:
+    """A free-text field limited by its UTF-8 size (``MAX_TEXT_BYTES``, default 100 KB)."""
+
+    def within_limit(value: str) -> None:
+        limit = max_bytes or settings.MAX_TEXT_BYTES
+        if len(value.encode()) > limit:
+            raise serializers.ValidationError(f"Ensure this field is no larger than {limit} bytes.")
+
+    extra = {} if required else {"required": False, "allow_blank": True, "default": ""}
+    return serializers.CharField(trim_whitespace=False, validators=[within_limit], **extra)

@@ -9,19 +9,23 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import status
+from rest_framework.exceptions import NotFound
 from rest_framework.views import exception_handler as drf_exception_handler
 
 log = logging.getLogger("servicekit.http")
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
-    """DRF's handler, plus a ``Retry-After`` header on every throttled answer.
+    """DRF's handler, with one "Not found." for every 404 and ``Retry-After`` on 429.
 
     Anything DRF does not handle propagates to Django's ``handler500`` below, which
     answers JSON (and logs the traceback) instead of an HTML page.
     """
+    if isinstance(exc, Http404):
+        # DRF would echo "No Post matches the given query."; a 404 should say nothing more.
+        exc = NotFound()
     response = drf_exception_handler(exc, context)
     if response is not None and getattr(exc, "wait", None) is not None:
         response["Retry-After"] = str(max(1, int(exc.wait + 0.999)))

@@ -195,6 +195,7 @@ def build_settings(
             "COMPONENT_SPLIT_REQUEST": True,
         },
         "MAX_PAGE_SIZE": env("MAX_PAGE_SIZE", default=100, cast=int),
+        "MAX_TEXT_BYTES": env("MAX_TEXT_BYTES", default=102_400, cast=int),
         "LOGGING": logging_settings(service=service),
     }
 

@@ -11,6 +11,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from accounts.models import User
 from accounts.throttling import login_failure_record, login_failures_clear, login_throttle_check
 from accounts.tokens import AccountRefreshToken, TokenPair, token_pair_for
+from servicekit.db import save_changes
 
 DUPLICATE_EMAIL = "A user with this email address already exists."
 BAD_CREDENTIALS = "No active account found with the given credentials."
@@ -80,14 +81,11 @@ def user_update(*, user: User, **fields: str) -> User:
     """Changes ``email`` and/or ``display_name``. Raises ValidationError for a taken email."""
     if "email" in fields:
         fields["email"] = User.objects.normalize_email(fields["email"])
-    for name, value in fields.items():
-        setattr(user, name, value)
     try:
         with transaction.atomic():
-            user.save(update_fields=[*fields])
+            return save_changes(user, fields)
     except IntegrityError:
         raise ValidationError({"email": [DUPLICATE_EMAIL]}) from None
-    return user
 
 
 def user_delete(*, user: User) -> None:

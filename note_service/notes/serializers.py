@@ -1,0 +1,13 @@
+from rest_framework import serializers
+
+from notes.models import Note
+from servicekit.api import bounded_text
+
+
+class NoteSerializer(serializers.ModelSerializer):
+    content = bounded_text(required=True)
+
+    class Meta:
+        model = Note
+        fields = ["id", "user_id", "title", "content", "created_at", "updated_at"]
+        read_only_fields = ["id", "user_id", "created_at", "updated_at"]

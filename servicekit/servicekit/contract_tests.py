@@ -1,0 +1,312 @@
+"""The behaviour every per-user CRUD resource shares, as one reusable test class.
+
+A service's test module subclasses it and names its resource::
+
+    class TestPostApi(OwnedResourceContract):
+        url = "/api/posts/"
+        model = Post
+        payload = {"title": "Hello", "description": "World"}
+        text_field = "description"
+
+The tests drive the HTTP API with tokens made the way user_service makes them.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, ClassVar
+
+import pytest
+from django.db.models import Model
+
+from servicekit.testing import forge_token, mint_access_token
+
+WRONG_KEY = "not-the-shared-key-but-just-as-long-as-it"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+class Caller:
+    """A user of the API: their id and a client that sends their access token."""
+
+    def __init__(self, client_class: type, user_id: uuid.UUID | None = None) -> None:
+        self.id = user_id or uuid.uuid4()
+        self.client = client_class()
+        self.client.credentials(**bearer(mint_access_token(self.id)))
+
+
+@pytest.mark.django_db
+class OwnedResourceContract:
+    url: ClassVar[str]
+    model: ClassVar[type[Model]]
+    #: A valid create body: every required field (``title`` first) and the others.
+    payload: ClassVar[dict[str, str]]
+    #: Fields PUT and POST must have.
+    required: ClassVar[tuple[str, ...]] = ("title",)
+    #: The free-text field limited by MAX_TEXT_BYTES.
+    text_field: ClassVar[str]
+
+    # -- helpers -----------------------------------------------------------------------
+
+    @pytest.fixture
+    def alice(self) -> Caller:
+        from rest_framework.test import APIClient
+
+        return Caller(APIClient)
+
+    @pytest.fixture
+    def bob(self) -> Caller:
+        from rest_framework.test import APIClient
+
+        return Caller(APIClient)
+
+    def create(self, caller: Caller, **overrides: Any) -> dict[str, Any]:
+        response = caller.client.post(self.url, {**self.payload, **overrides}, format="json")
+        assert response.status_code == 201, response.content[:500]
+        return response.json()
+
+    def detail(self, obj: dict[str, Any] | str) -> str:
+        return f"{self.url}{obj['id'] if isinstance(obj, dict) else obj}/"
+
+    @staticmethod
+    def assert_error(response: Any, status: int) -> dict[str, Any]:
+        assert response.status_code == status, response.content[:500]
+        assert response["Content-Type"].startswith("application/json")
+        body = response.json()
+        assert isinstance(body, dict) and body
+        return body
+
+    # -- CRUD ----------------------------------------------------------------------------
+
+    def test_crud_round_trip(self, alice: Caller) -> None:
+        created = self.create(alice)
+        assert set(created) == {"id", "user_id", *self.payload, "created_at", "updated_at"}
+        assert created["user_id"] == str(alice.id)
+        assert {k: created[k] for k in self.payload} == self.payload
+
+        fetched = alice.client.get(self.detail(created))
+        assert fetched.status_code == 200 and fetched.json() == created
+
+        replaced = alice.client.put(self.detail(created), {**self.payload, "title": "Replaced"}, format="json")
+        assert replaced.status_code == 200 and replaced.json()["title"] == "Replaced"
+        assert replaced.json()["updated_at"] > created["updated_at"]
+
+        patched = alice.client.patch(self.detail(created), {"title": "  Patched  "}, format="json")
+        assert patched.status_code == 200 and patched.json()["title"] == "Patched"
+        assert patched.json()[self.text_field] == self.payload[self.text_field]
+
+        listed = alice.client.get(self.url).json()
+        assert listed["count"] == 1 and listed["results"][0]["id"] == created["id"]
+
+        assert alice.client.delete(self.detail(created)).status_code == 204
+        assert alice.client.get(self.detail(created)).status_code == 404
+        assert not self.model.objects.filter(id=created["id"]).exists()
+
+    def test_list_is_newest_first_searchable_and_orderable(self, alice: Caller) -> None:
+        for title in ["banana", "apple", "cherry pie", "apple pie"]:
+            self.create(alice, title=title)
+        titles = lambda query: [o["title"] for o in alice.client.get(self.url + query).json()["results"]]  # noqa: E731
+        assert titles("") == ["apple pie", "cherry pie", "apple", "banana"]
+        assert titles("?search=PIE") == ["apple pie", "cherry pie"]
+        assert titles("?ordering=title") == ["apple", "apple pie", "banana", "cherry pie"]
+        assert titles("?ordering=-title") == ["cherry pie", "banana", "apple pie", "apple"]
+        assert titles("?ordering=created_at") == ["banana", "apple", "cherry pie", "apple pie"]
+        assert titles("?ordering=user_id") == titles("")  # not an ordering field: ignored
+
+    def test_pagination_and_page_size_clamp(self, alice: Caller, settings: Any) -> None:
+        settings.MAX_PAGE_SIZE = 5
+        for i in range(7):
+            self.create(alice, title=f"item {i}")
+        first = alice.client.get(self.url + "?page_size=3").json()
+        assert first["count"] == 7 and len(first["results"]) == 3 and first["next"] and first["previous"] is None
+        assert len(alice.client.get(self.url + "?page_size=100000").json()["results"]) == 5
+        for abuse in ["0", "-1", "abc", "1e9", "", "%00"]:
+            response = alice.client.get(self.url + f"?page_size={abuse}")
+            assert response.status_code == 200, abuse
+        for page in ["999", "abc", "0", "-1"]:
+            self.assert_error(alice.client.get(self.url + f"?page={page}"), 404)
+
+    def test_body_cannot_set_owner_id_or_timestamps(self, alice: Caller, bob: Caller) -> None:
+        forced = {
+            "id": str(uuid.uuid4()),
+            "user_id": str(bob.id),
+            "created_at": "2000-01-01T00:00:00Z",
+            "updated_at": "2000-01-01T00:00:00Z",
+        }
+        created = self.create(alice, **forced)
+        assert created["id"] != forced["id"] and created["user_id"] == str(alice.id)
+        assert not created["created_at"].startswith("2000")
+        patched = alice.client.patch(self.detail(created), forced, format="json").json()
+        assert patched["id"] == created["id"] and patched["user_id"] == str(alice.id)
+        assert not patched["created_at"].startswith("2000")
+        obj = self.model.objects.get(id=created["id"])
+        assert obj.user_id == alice.id
+
+    # -- ownership -----------------------------------------------------------------------
+
+    def test_ownership_matrix(self, alice: Caller, bob: Caller) -> None:
+        mine = [self.create(alice, title=f"alice {i}") for i in range(3)]
+        bobs = self.create(bob, title="bob's")
+        before = {o["id"]: self.model.objects.get(id=o["id"]).updated_at for o in mine}
+        missing = str(uuid.uuid4())
+        for target in [*[o["id"] for o in mine], missing]:
+            url = self.detail(target)
+            responses = [
+                bob.client.get(url),
+                bob.client.put(url, {**self.payload, "title": "hijacked"}, format="json"),
+                bob.client.patch(url, {"title": "hijacked"}, format="json"),
+                bob.client.delete(url),
+            ]
+            bodies = [self.assert_error(r, 404) for r in responses]
+            assert all(b == {"detail": "Not found."} for b in bodies)  # exactly like a missing one
+        for obj in mine:
+            row = self.model.objects.get(id=obj["id"])
+            assert row.title == obj["title"] and row.updated_at == before[obj["id"]]
+        assert [o["id"] for o in bob.client.get(self.url).json()["results"]] == [bobs["id"]]
+        assert {o["id"] for o in alice.client.get(self.url).json()["results"]} == {o["id"] for o in mine}
+
+    def test_listing_with_thousands_of_other_users_rows(self, alice: Caller) -> None:
+        others = [uuid.uuid4() for _ in range(50)]
+        self.model.objects.bulk_create(
+            [self.model(user_id=others[i % 50], **{**self.payload, "title": f"other {i}"}) for i in range(3000)],
+            batch_size=1000,
+        )
+        mine = {self.create(alice, title=f"mine {i}")["id"] for i in range(25)}
+        seen, url = [], self.url + "?page_size=10"
+        while url:
+            page = alice.client.get(url).json()
+            assert page["count"] == 25
+            seen += [o["id"] for o in page["results"]]
+            url = page["next"]
+        assert len(seen) == 25 and set(seen) == mine
+
+    # -- bad input -----------------------------------------------------------------------
+
+    @pytest.mark.parametrize(
+        "change",
+        [
+            {"title": None},
+            {"title": ""},
+            {"title": "   "},
+            {"title": "x" * 101},
+            {"title": ["a list"]},
+            {"title": {"an": "object"}},
+            {"title": True},
+        ],
+        ids=["null", "empty", "blank", "too-long", "list", "object", "bool"],
+    )
+    def test_invalid_title_is_400(self, alice: Caller, change: dict[str, Any]) -> None:
+        body = self.assert_error(alice.client.post(self.url, {**self.payload, **change}, format="json"), 400)
+        assert "title" in body
+        obj = self.create(alice)
+        for method in ("put", "patch"):
+            response = getattr(alice.client, method)(self.detail(obj), {**self.payload, **change}, format="json")
+            assert "title" in self.assert_error(response, 400)
+
+    def test_title_of_exactly_100_chars_after_trimming_is_fine(self, alice: Caller) -> None:
+        assert self.create(alice, title="  " + "x" * 100 + "  ")["title"] == "x" * 100
+
+    def test_missing_required_fields_are_400(self, alice: Caller) -> None:
+        for field in self.required:
+            body = {k: v for k, v in self.payload.items() if k != field}
+            assert field in self.assert_error(alice.client.post(self.url, body, format="json"), 400)
+            obj = self.create(alice)
+            assert field in self.assert_error(alice.client.put(self.detail(obj), body, format="json"), 400)
+
+    def test_text_over_the_limit_is_400(self, alice: Caller, settings: Any) -> None:
+        settings.MAX_TEXT_BYTES = 1000
+        body = self.assert_error(
+            alice.client.post(self.url, {**self.payload, self.text_field: "é" * 501}, format="json"), 400
+        )
+        assert self.text_field in body
+        assert self.create(alice, **{self.text_field: "é" * 500})
+
+    def test_default_text_limit_is_100_kb(self, alice: Caller) -> None:
+        assert self.create(alice, **{self.text_field: "x" * 102_400})
+        self.assert_error(
+            alice.client.post(self.url, {**self.payload, self.text_field: "x" * 102_401}, format="json"), 400
+        )
+
+    @pytest.mark.parametrize(
+        "raw",
+        [b'{"title": ', b"[1, 2]", b'"text"', b"null", b"\xff\xfe garbage", b"{" * 5000],
+        ids=["truncated", "list", "string", "null", "not-utf8", "deep"],
+    )
+    def test_malformed_json_is_400(self, alice: Caller, raw: bytes) -> None:
+        self.assert_error(alice.client.generic("POST", self.url, raw, content_type="application/json"), 400)
+        obj = self.create(alice)
+        self.assert_error(alice.client.generic("PATCH", self.detail(obj), raw, content_type="application/json"), 400)
+
+    def test_wrong_content_type_is_415(self, alice: Caller) -> None:
+        self.assert_error(alice.client.generic("POST", self.url, b"title=x", content_type="text/plain"), 415)
+
+    def test_huge_body_is_413(self, alice: Caller, settings: Any) -> None:
+        huge = b'{"title": "' + b"x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1) + b'"}'
+        self.assert_error(alice.client.generic("POST", self.url, huge, content_type="application/json"), 413)
+        assert not self.model.objects.exists()
+
+    @pytest.mark.parametrize("bad_id", ["123", "not-a-uuid", "00000000-0000-0000-0000", "' OR 1=1 --", "%00"])
+    def test_malformed_ids_are_404(self, alice: Caller, bad_id: str) -> None:
+        for method in ("get", "put", "patch", "delete"):
+            self.assert_error(getattr(alice.client, method)(f"{self.url}{bad_id}/"), 404)
+
+    def test_method_not_allowed_is_405_json(self, alice: Caller) -> None:
+        self.assert_error(alice.client.put(self.url, self.payload, format="json"), 405)
+        self.assert_error(alice.client.delete(self.url), 405)
+
+    # -- authentication ------------------------------------------------------------------
+
+    def _claims(self, **overrides: Any) -> dict[str, Any]:
+        now = int(time.time())
+        claims = {"token_type": "access", "user_id": str(uuid.uuid4()), "jti": uuid.uuid4().hex, "iat": now,
+                  "exp": now + 300, "iss": "user_service", "aud": "microservices"}  # fmt: skip
+        return {**claims, **overrides}
+
+    def test_bad_tokens_are_401_with_www_authenticate(self, api_client: Any, alice: Caller) -> None:
+        from rest_framework_simplejwt.tokens import RefreshToken
+
+        obj = self.create(alice)
+        refresh = RefreshToken()
+        refresh["user_id"] = str(alice.id)
+        tokens = {
+            "anonymous": None,
+            "expired": forge_token(self._claims(user_id=str(alice.id), exp=int(time.time()) - 5)),
+            "refresh": str(refresh),
+            "other key": forge_token(self._claims(user_id=str(alice.id)), key=WRONG_KEY),
+            "wrong aud": forge_token(self._claims(user_id=str(alice.id), aud="elsewhere")),
+            "wrong iss": forge_token(self._claims(user_id=str(alice.id), iss="mallory")),
+            "no user id": forge_token({k: v for k, v in self._claims().items() if k != "user_id"}),
+            "bad user id": forge_token(self._claims(user_id="not-a-uuid")),
+            "garbage": "garbage",
+        }
+        for name, token in tokens.items():
+            headers = bearer(token) if token else {}
+            for response in (api_client.get(self.url, **headers), api_client.get(self.detail(obj), **headers)):
+                assert response.status_code == 401, (name, response.content)
+                assert response["WWW-Authenticate"].startswith("Bearer"), name
+                assert "detail" in response.json()
+        assert self.model.objects.filter(id=obj["id"]).exists()
+
+    # -- operations ----------------------------------------------------------------------
+
+    def test_health_schema_docs(self, api_client: Any) -> None:
+        assert api_client.get("/healthz").json()["status"] == "ok"
+        assert api_client.get("/readyz").status_code == 200
+        spec = api_client.get("/api/schema/?format=json").json()
+        assert self.url in spec["paths"] and f"{self.url}{{id}}/" in spec["paths"]
+        assert spec["components"]["securitySchemes"]["jwtAuth"]["scheme"] == "bearer"
+        assert api_client.get("/api/docs/").status_code == 200
+
+    def test_admin_is_for_staff_and_shows_user_ids(self, client: Any, alice: Caller, django_user_model: Any) -> None:
+        obj = self.create(alice)
+        admin_url = f"/admin/{self.model._meta.app_label}/{self.model._meta.model_name}/"
+        assert client.get(admin_url).status_code == 302  # to the login page
+        client.force_login(django_user_model.objects.create_user("visitor", password="x"))
+        assert client.get(admin_url).status_code == 302
+        client.force_login(django_user_model.objects.create_superuser("root", password="x"))
+        listing = client.get(admin_url)
+        assert listing.status_code == 200 and str(alice.id).encode() in listing.content
+        assert client.get(f"{admin_url}{obj['id']}/change/").status_code == 200
