@@ -1,24 +1,32 @@
-"""Post writes. Each function is one transaction."""
+"""Post writes. Each is one transaction that also writes its ``post.*`` outbox event."""
 
 from uuid import UUID
 
-from django.db import transaction
-
 from posts.models import Post
-from servicekit.db import save_changes
+from servicekit.events import EventType
+from servicekit.resources import OwnedResourceWrites
+
+POSTS = OwnedResourceWrites(
+    model=Post,
+    created=EventType.POST_CREATED,
+    updated=EventType.POST_UPDATED,
+    deleted=EventType.POST_DELETED,
+    fields=("id", "user_id", "title", "description", "created_at", "updated_at"),
+)
 
 
-@transaction.atomic
 def post_create(*, user_id: UUID, title: str, description: str = "") -> Post:
-    return Post.objects.create(user_id=user_id, title=title, description=description)
+    return POSTS.create(user_id=user_id, title=title, description=description)
 
 
-@transaction.atomic
-def post_update(*, post: Post, **fields: str) -> Post:
-    """Sets the given fields (``title``, ``description``) and saves them."""
-    return save_changes(post, fields)
+def post_update(*, post: Post, **changes: str) -> Post:
+    return POSTS.update(post, changes)
 
 
-@transaction.atomic
 def post_delete(*, post: Post) -> None:
-    post.delete()
+    POSTS.delete(post)
+
+
+def post_delete_all_of_user(*, user_id: UUID) -> int:
+    """Deletes every post of a deleted user, each with its own ``post.deleted`` event."""
+    return POSTS.delete_all_of_user(user_id)

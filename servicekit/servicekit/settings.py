@@ -197,6 +197,33 @@ def build_settings(
         "MAX_PAGE_SIZE": env("MAX_PAGE_SIZE", default=100, cast=int),
         "MAX_TEXT_BYTES": env("MAX_TEXT_BYTES", default=102_400, cast=int),
         "LOGGING": logging_settings(service=service),
+        "KAFKA": kafka_settings(service=service),
+        "OUTBOX": {
+            # Idle relays wake on a PostgreSQL NOTIFY at commit; this is the fallback poll.
+            "POLL_INTERVAL_SECONDS": env("OUTBOX_POLL_INTERVAL_SECONDS", default=0.05, cast=float),
+            "BATCH_SIZE": env("OUTBOX_BATCH_SIZE", default=200, cast=int),
+            "RETENTION_HOURS": env("OUTBOX_RETENTION_HOURS", default=72, cast=float),
+        },
+    }
+
+
+def kafka_settings(*, service: str) -> dict[str, Any]:
+    """Broker address and client tuning; see servicekit.kafka for how they are used."""
+    return {
+        "BOOTSTRAP_SERVERS": env("KAFKA_BOOTSTRAP_SERVERS", default="127.0.0.1:9092"),
+        "CLIENT_ID": env("KAFKA_CLIENT_ID", default=service),
+        "TOPIC_PARTITIONS": env("KAFKA_TOPIC_PARTITIONS", default=3, cast=int),
+        "REPLICATION_FACTOR": env("KAFKA_REPLICATION_FACTOR", default=1, cast=int),
+        "SESSION_TIMEOUT_MS": env("KAFKA_SESSION_TIMEOUT_MS", default=10_000, cast=int),
+        "FETCH_WAIT_MAX_MS": env("KAFKA_FETCH_WAIT_MAX_MS", default=50, cast=int),
+        "DELIVERY_TIMEOUT_MS": env("KAFKA_DELIVERY_TIMEOUT_MS", default=10_000, cast=int),
+        "HANDLER_ATTEMPTS": env("CONSUMER_HANDLER_ATTEMPTS", default=3, cast=int),
+        "SECURITY": {
+            # Passed through to librdkafka as given, for managed clusters (SASL/SSL).
+            name.lower().replace("_", "."): env(f"KAFKA_{name}")
+            for name in ("SECURITY_PROTOCOL", "SASL_MECHANISM", "SASL_USERNAME", "SASL_PASSWORD")
+            if env(f"KAFKA_{name}", default="")
+        },
     }
 
 

@@ -8,10 +8,13 @@ from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from accounts.events import user_data
 from accounts.models import User
 from accounts.throttling import login_failure_record, login_failures_clear, login_throttle_check
 from accounts.tokens import AccountRefreshToken, TokenPair, token_pair_for
 from servicekit.db import save_changes
+from servicekit.events import EventType
+from servicekit.outbox import emit
 
 DUPLICATE_EMAIL = "A user with this email address already exists."
 BAD_CREDENTIALS = "No active account found with the given credentials."
@@ -22,7 +25,9 @@ def user_signup(*, email: str, password: str, display_name: str = "") -> User:
     """Creates the account. Raises ValidationError for an email already taken (any case)."""
     try:
         with transaction.atomic():
-            return User.objects.create_user(email=email, password=password, display_name=display_name)
+            user = User.objects.create_user(email=email, password=password, display_name=display_name)
+            emit(EventType.USER_REGISTERED, subject=user.id, user_id=user.id, data=user_data(user))
+            return user
     except IntegrityError:
         # Two signups racing past the serializer's check: the unique index decides.
         raise ValidationError({"email": [DUPLICATE_EMAIL]}) from None
@@ -42,6 +47,7 @@ def user_login(*, email: str, password: str, address: str) -> tuple[User, TokenP
         raise AuthenticationFailed(BAD_CREDENTIALS, code="no_active_account")
     with transaction.atomic():
         login_failures_clear(email=email)
+        emit(EventType.USER_LOGGED_IN, subject=user.id, user_id=user.id, data=user_data(user))
         return user, token_pair_for(user)
 
 
@@ -83,12 +89,16 @@ def user_update(*, user: User, **fields: str) -> User:
         fields["email"] = User.objects.normalize_email(fields["email"])
     try:
         with transaction.atomic():
-            return save_changes(user, fields)
+            save_changes(user, fields)
+            emit(EventType.USER_UPDATED, subject=user.id, user_id=user.id, data=user_data(user))
+            return user
     except IntegrityError:
         raise ValidationError({"email": [DUPLICATE_EMAIL]}) from None
 
 
 def user_delete(*, user: User) -> None:
-    """Deletes the account. Its refresh tokens stop working at once (the user is gone)."""
+    """Deletes the account and announces it: post_service and note_service then delete the
+    user's content. Its refresh tokens stop working at once (the user is gone)."""
     with transaction.atomic():
+        emit(EventType.USER_DELETED, subject=user.id, user_id=user.id, data={"id": user.id})
         user.delete()

@@ -10,7 +10,7 @@ globals().update(
     build_settings(
         service="user_service",
         base_dir=BASE_DIR,
-        apps=["rest_framework_simplejwt.token_blacklist", "accounts"],
+        apps=["rest_framework_simplejwt.token_blacklist", "servicekit.outbox", "accounts"],
         jwt_role=JWTRole.ISSUER,
         title="user_service API",
     )

@@ -1,0 +1,237 @@
+"""The consumer loop every consuming service runs (``manage.py consume_events``).
+
+For each message, in partition order:
+1. parse the CloudEvents envelope; a message that is not one goes to the dead-letter
+   topic at once (retrying cannot fix it);
+2. in one database transaction: insert the event id into the processed-events table
+   and run the handler registered for the event type; an event already there is a
+   redelivery and is skipped, so every effect happens exactly once;
+3. a handler that keeps failing is retried with backoff, then dead-lettered; a database
+   outage is not the message's fault: the loop waits on that message until the database
+   is back (it never dead-letters or skips it);
+4. only then is the offset stored; stored offsets are committed every second, when
+   partitions are revoked and at shutdown.
+SIGTERM/SIGINT finish the current message, commit and close.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections, transaction
+
+from servicekit.events import EventEnvelope, EventType, InvalidEvent
+from servicekit.heartbeat import Heartbeat
+from servicekit.inbox.models import ProcessedEvent
+from servicekit.kafka import OutgoingMessage, consumer_config, producer_config, publish
+
+log = logging.getLogger("servicekit.consumer")
+
+COMMIT_INTERVAL_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where a consumed event came from."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+Handler = Callable[[EventEnvelope, Delivery], None]
+
+
+class Interrupted(Exception):
+    """A stop was requested while waiting on a message; its offset must not be stored."""
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        *,
+        group: str,
+        topics: list[str],
+        handlers: Mapping[EventType, Handler],
+        consumer: Consumer | None = None,
+        producer: Producer | None = None,
+    ) -> None:
+        self.group = str(group)
+        self.topics = [str(t) for t in topics]
+        self.handlers = handlers
+        self.dead_letter_topic = f"{self.group}.dlq"
+        self.consumer = consumer or Consumer(consumer_config(self.group))
+        self.producer = producer or Producer(producer_config("dlq"))
+        self.attempts = max(1, settings.KAFKA["HANDLER_ATTEMPTS"])
+        self.delivery_timeout = settings.KAFKA["DELIVERY_TIMEOUT_MS"] / 1000 + 5
+        self._uncommitted = False
+        self._last_commit = time.monotonic()
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def run(self, should_stop: Callable[[], bool], *, max_messages: int | None = None) -> None:
+        """Consumes until ``should_stop()`` (or ``max_messages`` have been handled)."""
+        self.consumer.subscribe(self.topics, on_revoke=self._on_revoke)
+        log.info("consuming %s as group %s", ", ".join(self.topics), self.group)
+        handled, heartbeat = 0, Heartbeat()
+        try:
+            while not should_stop() and (max_messages is None or handled < max_messages):
+                heartbeat.beat()
+                message = self.consumer.poll(0.5)
+                if message is None:
+                    self._commit_if_due()
+                    continue
+                if message.error():
+                    self._on_kafka_error(message.error())
+                    continue
+                try:
+                    self.handle(message, should_stop)
+                except Interrupted:
+                    break
+                self.consumer.store_offsets(message=message)
+                self._uncommitted = True
+                handled += 1
+                self._commit_if_due()
+        finally:
+            self._commit()
+            self.consumer.close()
+            self.producer.flush(5)
+            log.info("consumer %s stopped", self.group)
+
+    def handle(self, message: Message, should_stop: Callable[[], bool]) -> None:
+        """Applies one message (or dead-letters it). Raises Interrupted on a stop while waiting."""
+        delivery = Delivery(message.topic(), message.partition(), message.offset())
+        try:
+            event = EventEnvelope.from_json(message.value())
+        except InvalidEvent as exc:
+            self._dead_letter(message, delivery, f"invalid event: {exc}", should_stop)
+            return
+        handler = self.handlers.get(event.type)
+        if handler is None:
+            log.debug("%s %s: no handler in this service, skipped", event.type, delivery)
+            return
+        failures, db_backoff = 0, 0.0
+        while True:
+            try:
+                applied = self._apply(event, delivery, handler)
+            except (OperationalError, InterfaceError) as exc:
+                # The database, not the message: wait for it, however long it takes.
+                db_backoff = min(MAX_BACKOFF_SECONDS, max(0.5, db_backoff * 2))
+                log.warning("database unavailable while applying %s (%s); retrying in %.1fs", delivery, exc, db_backoff)
+                close_old_connections()
+                self._pause(db_backoff, should_stop)
+                continue
+            except Exception as exc:
+                failures += 1
+                if failures >= self.attempts:
+                    log.exception("%s %s failed %d times; dead-lettering", event.type, delivery, failures)
+                    self._dead_letter(message, delivery, f"handler failed: {exc!r}", should_stop)
+                    return
+                self._pause(0.2 * 2**failures, should_stop)
+                continue
+            self._log_event(event, delivery, applied)
+            return
+
+    def _apply(self, event: EventEnvelope, delivery: Delivery, handler: Handler) -> bool:
+        """The handler's effect and the processed-event row, in one transaction."""
+        with transaction.atomic():
+            _, created = ProcessedEvent.objects.get_or_create(
+                event_id=event.id,
+                defaults={
+                    "event_type": event.type.value,
+                    "topic": delivery.topic,
+                    "partition": delivery.partition,
+                    "offset": delivery.offset,
+                },
+            )
+            if created:
+                handler(event, delivery)
+        return created
+
+    # -- dead letters ------------------------------------------------------------------------
+
+    def _dead_letter(self, message: Message, delivery: Delivery, error: str, should_stop: Callable[[], bool]) -> None:
+        """Copies the message to ``<group>.dlq`` and waits for the broker's ack."""
+        headers = [
+            *(message.headers() or []),
+            ("dlq.origin.topic", delivery.topic.encode()),
+            ("dlq.origin.partition", str(delivery.partition).encode()),
+            ("dlq.origin.offset", str(delivery.offset).encode()),
+            ("dlq.consumer.group", self.group.encode()),
+            ("dlq.error", error[:1000].encode()),
+        ]
+        outgoing = OutgoingMessage(self.dead_letter_topic, message.key(), message.value() or b"", headers)
+        backoff = 0.0
+        while (err := publish(self.producer, [outgoing], timeout=self.delivery_timeout)[0]) is not None:
+            backoff = min(MAX_BACKOFF_SECONDS, max(0.5, backoff * 2))
+            log.warning("dead-letter publish of %s failed (%s); retrying in %.1fs", delivery, err, backoff)
+            self._pause(backoff, should_stop)
+        log.warning("dead-lettered %s to %s: %s", delivery, self.dead_letter_topic, error)
+
+    # -- offsets -------------------------------------------------------------------------------
+
+    def _commit_if_due(self) -> None:
+        if self._uncommitted and time.monotonic() - self._last_commit >= COMMIT_INTERVAL_SECONDS:
+            self._commit(asynchronous=True)
+
+    def _commit(self, *, asynchronous: bool = False) -> None:
+        if not self._uncommitted:
+            return
+        try:
+            self.consumer.commit(asynchronous=asynchronous)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError._NO_OFFSET:
+                # Not fatal: the events are recorded, a redelivery will be skipped.
+                log.warning("offset commit failed: %s", exc)
+        self._uncommitted = False
+        self._last_commit = time.monotonic()
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._commit()
+
+    def _on_kafka_error(self, error: KafkaError) -> None:
+        if error.fatal():
+            raise KafkaException(error)
+        if error.code() != KafkaError._PARTITION_EOF:
+            log.warning("kafka: %s", error)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _pause(self, seconds: float, should_stop: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if should_stop():
+                raise Interrupted
+            time.sleep(min(0.1, deadline - time.monotonic()))
+
+    def _log_event(self, event: EventEnvelope, delivery: Delivery, applied: bool) -> None:
+        lag_ms = max(0, int((time.time() - event.timestamp.timestamp()) * 1000))
+        log.info(
+            "%s user=%s subject=%s %s lag=%dms%s",
+            event.type,
+            event.userid,
+            event.subject,
+            delivery,
+            lag_ms,
+            "" if applied else " (duplicate, skipped)",
+            extra={
+                "event_id": event.id,
+                "event_type": event.type.value,
+                "user_id": event.userid,
+                "subject": event.subject,
+                "topic": delivery.topic,
+                "partition": delivery.partition,
+                "offset": delivery.offset,
+                "lag_ms": lag_ms,
+                "duplicate": not applied,
+            },
+        )
