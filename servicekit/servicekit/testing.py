@@ -81,3 +81,43 @@ def forge_token(payload: dict[str, Any], *, key: str | None = None, algorithm: s
         algorithm=algorithm,
         headers=headers or None,
     )
+
+
+class FakeMessage:
+    """Stands in for ``confluent_kafka.Message`` when driving a consumer without a broker."""
+
+    def __init__(self, value: bytes | None, *, topic: str = "post_events", partition: int = 0, offset: int = 0,
+                 key: bytes | None = None, headers: list[tuple[str, bytes]] | None = None) -> None:  # fmt: skip
+        self._value, self._topic, self._partition, self._offset = value, topic, partition, offset
+        self._key, self._headers = key, headers
+
+    def value(self) -> bytes | None:
+        return self._value
+
+    def key(self) -> bytes | None:
+        return self._key
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+    def headers(self) -> list[tuple[str, bytes]] | None:
+        return self._headers
+
+    def error(self) -> None:
+        return None
+
+
+def make_event(event_type: Any, *, user_id: uuid.UUID | str | None = None, subject: Any = None, **data: Any) -> Any:
+    """An envelope as a producing service would emit it."""
+    from servicekit.events import EventEnvelope, EventType
+
+    event_type = EventType(event_type)
+    user_id = str(user_id or uuid.uuid4())
+    subject = str(subject or (user_id if event_type.topic.value == "user_events" else uuid.uuid4()))
+    return EventEnvelope(source="tests", type=event_type, subject=subject, userid=user_id, data={"id": subject, **data})

@@ -1,0 +1,40 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from activity.selectors import activity_get, event_list
+from activity.serializers import EventSerializer, UserActivitySerializer
+from servicekit.api import caller_id
+from servicekit.events import EventType
+
+EVENT_TYPES = frozenset(t.value for t in EventType)
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter("type", OpenApiTypes.STR, enum=[t.value for t in EventType], description="only this type")
+    ]
+)
+class EventListApi(generics.ListAPIView):
+    """Events about the caller, newest first (staff see everyone's)."""
+
+    serializer_class = EventSerializer
+    filter_backends: list = []
+
+    def get_queryset(self):  # noqa: ANN201
+        event_type = self.request.query_params.get("type") or None
+        if event_type is not None and event_type not in EVENT_TYPES:
+            raise ValidationError({"type": [f"Unknown event type {event_type!r}."]})
+        return event_list(
+            user_id=caller_id(self.request), everyone=bool(self.request.user.is_staff), event_type=event_type
+        )
+
+
+class ActivityMeApi(APIView):
+    @extend_schema(responses=UserActivitySerializer)
+    def get(self, request: Request) -> Response:
+        return Response(UserActivitySerializer(activity_get(user_id=caller_id(request))).data)

@@ -1,0 +1,45 @@
+from django.db import models
+
+
+class Event(models.Model):
+    """Every domain event consumed, as it arrived (``id`` is the CloudEvents id)."""
+
+    id = models.UUIDField(primary_key=True)
+    type = models.CharField(max_length=64)
+    source = models.CharField(max_length=64)
+    subject = models.CharField(max_length=128)
+    user_id = models.UUIDField()
+    time = models.DateTimeField()
+    data = models.JSONField(default=dict)
+    topic = models.CharField(max_length=128)
+    partition = models.IntegerField()
+    offset = models.BigIntegerField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user_id", "-time"], name="event_user_time_idx"),
+            models.Index(fields=["type", "-time"], name="event_type_time_idx"),
+            models.Index(fields=["-time"], name="event_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.subject}"
+
+
+class UserActivity(models.Model):
+    """Per-user summary built from events: what exists now and when they were last active."""
+
+    user_id = models.UUIDField(primary_key=True)
+    posts = models.PositiveIntegerField(default=0)
+    notes = models.PositiveIntegerField(default=0)
+    events_seen = models.PositiveIntegerField(default=0)
+    last_activity_at = models.DateTimeField(null=True, blank=True)
+    last_event_type = models.CharField(max_length=64, blank=True, default="")
+    account_deleted = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name_plural = "user activity"
+
+    def __str__(self) -> str:
+        return str(self.user_id)

@@ -1,0 +1,77 @@
+import uuid
+
+import pytest
+from rest_framework.test import APIClient
+
+from activity.handlers import HANDLERS
+from servicekit.consumer import Delivery
+from servicekit.testing import make_event, mint_access_token
+
+pytestmark = pytest.mark.django_db
+
+
+def client_for(user_id, **claims):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {mint_access_token(user_id, **claims)}")
+    return client
+
+
+def record(event_type, user_id, **kwargs):
+    event = make_event(event_type, user_id=user_id, **kwargs)
+    HANDLERS[event.type](event, Delivery(event.topic.value, 0, 0))
+    return event
+
+
+@pytest.fixture
+def alice():
+    return uuid.uuid4()
+
+
+def test_events_are_the_callers_newest_first_filterable_and_paginated(alice):
+    bob = uuid.uuid4()
+    mine = [record(t, alice) for t in ["user.registered", "post.created", "note.created", "post.created"]]
+    record("post.created", bob)
+    client = client_for(alice)
+    body = client.get("/api/events/").json()
+    assert body["count"] == 4
+    assert [e["id"] for e in body["results"]] == [e.id for e in reversed(mine)]
+    assert set(body["results"][0]) == {"id", "type", "source", "subject", "user_id", "time", "data", "topic",
+                                        "partition", "offset", "received_at"}  # fmt: skip
+    posts = client.get("/api/events/?type=post.created").json()
+    assert posts["count"] == 2 and {e["type"] for e in posts["results"]} == {"post.created"}
+    assert client.get("/api/events/?page_size=1").json()["next"]
+
+
+def test_unknown_type_filter_is_400(alice):
+    response = client_for(alice).get("/api/events/?type=post.exploded")
+    assert response.status_code == 400 and "type" in response.json()
+
+
+def test_staff_see_everyones_events(alice):
+    record("post.created", alice)
+    record("post.created", uuid.uuid4())
+    assert client_for(uuid.uuid4(), is_staff=True).get("/api/events/").json()["count"] == 2
+    assert client_for(alice).get("/api/events/").json()["count"] == 1
+
+
+def test_activity_me(alice):
+    empty = client_for(alice).get("/api/activity/me/").json()
+    assert empty == {"user_id": str(alice), "posts": 0, "notes": 0, "events_seen": 0, "last_activity_at": None,
+                     "last_event_type": "", "account_deleted": False}  # fmt: skip
+    record("post.created", alice)
+    record("note.created", alice)
+    summary = client_for(alice).get("/api/activity/me/").json()
+    assert (summary["posts"], summary["notes"], summary["events_seen"]) == (1, 1, 2)
+
+
+@pytest.mark.parametrize("url", ["/api/events/", "/api/activity/me/"])
+def test_anonymous_is_401(url):
+    response = APIClient().get(url)
+    assert response.status_code == 401 and response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_health_and_schema():
+    client = APIClient()
+    assert client.get("/healthz").status_code == 200 and client.get("/readyz").status_code == 200
+    paths = client.get("/api/schema/?format=json").json()["paths"]
+    assert "/api/events/" in paths and "/api/activity/me/" in paths

@@ -1,0 +1,86 @@
+"""Events in → records and summaries out, through the real consumer loop's handling step."""
+
+import uuid
+
+import pytest
+
+from activity.handlers import HANDLERS
+from activity.models import Event, UserActivity
+from servicekit.consumer import EventConsumer
+from servicekit.events import EventType
+from servicekit.inbox.models import ProcessedEvent
+from servicekit.testing import FakeMessage, make_event
+
+pytestmark = pytest.mark.django_db
+
+
+class NoBroker:
+    """The loop's Kafka clients are not used by ``handle`` for valid events."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"unexpected Kafka call: {name}")
+
+
+@pytest.fixture
+def consumer():
+    return EventConsumer(group="consumer_service", topics=["post_events"], handlers=HANDLERS,
+                         consumer=NoBroker(), producer=NoBroker())  # fmt: skip
+
+
+def deliver(consumer, event, offset=0):
+    consumer.handle(FakeMessage(event.to_json(), topic=event.topic.value, offset=offset), lambda: False)
+
+
+def test_every_event_is_stored_with_its_origin(consumer):
+    user = uuid.uuid4()
+    for offset, event_type in enumerate(EventType):
+        deliver(consumer, make_event(event_type, user_id=user), offset)
+    assert Event.objects.count() == len(EventType)
+    stored = Event.objects.get(type="note.created")
+    assert stored.topic == "note_events" and stored.user_id == user and stored.data["id"] == stored.subject
+    assert UserActivity.objects.get(user_id=user).events_seen == len(EventType)
+
+
+def test_summary_counts_existing_posts_and_notes(consumer):
+    user = uuid.uuid4()
+    posts = [make_event("post.created", user_id=user) for _ in range(3)]
+    notes = [make_event("note.created", user_id=user) for _ in range(2)]
+    for event in [*posts, *notes]:
+        deliver(consumer, event)
+    deliver(consumer, make_event("post.deleted", user_id=user, subject=posts[0].subject))
+    deliver(consumer, make_event("post.updated", user_id=user, subject=posts[1].subject))
+    summary = UserActivity.objects.get(user_id=user)
+    assert (summary.posts, summary.notes, summary.events_seen) == (2, 2, 7)
+    assert summary.last_event_type == "post.updated"
+    assert summary.last_activity_at is not None
+
+
+def test_redelivered_event_is_applied_once(consumer):
+    event = make_event("post.created")
+    for offset in (5, 5, 9):  # the same offset again, then a duplicate later on the topic
+        deliver(consumer, event, offset)
+    assert Event.objects.count() == 1 and ProcessedEvent.objects.count() == 1
+    assert UserActivity.objects.get(user_id=event.userid).posts == 1
+
+
+def test_counters_never_go_negative(consumer):
+    event = make_event("note.deleted")
+    deliver(consumer, event)
+    assert UserActivity.objects.get(user_id=event.userid).notes == 0
+
+
+def test_user_deleted_marks_the_summary(consumer):
+    event = make_event("user.deleted")
+    deliver(consumer, event)
+    assert UserActivity.objects.get(user_id=event.userid).account_deleted
+
+
+def test_each_processed_event_is_logged_as_one_readable_line(consumer, caplog):
+    event = make_event("note.created")
+    with caplog.at_level("INFO", logger="servicekit.consumer"):
+        deliver(consumer, event, offset=42)
+    [record] = [r for r in caplog.records if r.name == "servicekit.consumer"]
+    line = record.getMessage()
+    assert line.startswith(f"note.created user={event.userid} subject={event.subject} note_events[0]@42 lag=")
+    assert line.endswith("ms")
+    assert record.event_id == event.id and record.offset == 42

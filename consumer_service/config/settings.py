@@ -1,0 +1,25 @@
+"""consumer_service settings: the shared base from servicekit plus the activity app."""
+
+from pathlib import Path
+
+from servicekit.events import ConsumerGroup, Topic
+from servicekit.settings import JWTRole, build_settings
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+globals().update(
+    build_settings(
+        service="consumer_service",
+        base_dir=BASE_DIR,
+        apps=["servicekit.inbox", "activity"],
+        jwt_role=JWTRole.VERIFIER,
+        title="consumer_service API",
+    )
+)
+
+# `manage.py consume_events`: record every event of every topic (see activity/handlers.py).
+EVENT_CONSUMER = {
+    "group": ConsumerGroup.CONSUMER_SERVICE,
+    "topics": list(Topic),
+    "handlers": "activity.handlers.HANDLERS",
+}

@@ -1,0 +1,6 @@
+from django.urls import include, path
+
+from servicekit.urls import *  # noqa: F403 - Django's JSON error handlers
+from servicekit.urls import service_urlpatterns
+
+urlpatterns = service_urlpatterns(path("api/", include("activity.urls")))
