@@ -10,10 +10,10 @@ class EventAdmin(admin.ModelAdmin):
     search_fields = ["=user_id", "=subject", "=id"]
     ordering = ["-time"]
 
-    def has_add_permission(self, request) -> bool:  # noqa: ANN001 - events come from Kafka only
+    def has_add_permission(self, request) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+    def has_change_permission(self, request, obj=None) -> bool:
         return False
 
 

@@ -25,7 +25,7 @@ class EventListApi(generics.ListAPIView):
     serializer_class = EventSerializer
     filter_backends: list = []
 
-    def get_queryset(self):  # noqa: ANN201
+    def get_queryset(self):
         event_type = self.request.query_params.get("type") or None
         if event_type is not None and event_type not in EVENT_TYPES:
             raise ValidationError({"type": [f"Unknown event type {event_type!r}."]})

@@ -6,7 +6,19 @@ from activity.models import Event, UserActivity
 class EventSerializer(serializers.ModelSerializer):
     class Meta:
         model = Event
-        fields = ["id", "type", "source", "subject", "user_id", "time", "data", "topic", "partition", "offset", "received_at"]
+        fields = [
+            "id",
+            "type",
+            "source",
+            "subject",
+            "user_id",
+            "time",
+            "data",
+            "topic",
+            "partition",
+            "offset",
+            "received_at",
+        ]
         read_only_fields = fields
 
 

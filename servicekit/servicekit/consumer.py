@@ -64,11 +64,12 @@ class EventConsumer:
         handlers: Mapping[EventType, Handler],
         consumer: Consumer | None = None,
         producer: Producer | None = None,
+        dead_letter_topic: str | None = None,
     ) -> None:
         self.group = str(group)
         self.topics = [str(t) for t in topics]
         self.handlers = handlers
-        self.dead_letter_topic = f"{self.group}.dlq"
+        self.dead_letter_topic = dead_letter_topic or f"{self.group}.dlq"
         self.consumer = consumer or Consumer(consumer_config(self.group))
         self.producer = producer or Producer(producer_config("dlq"))
         self.attempts = max(1, settings.KAFKA["HANDLER_ATTEMPTS"])

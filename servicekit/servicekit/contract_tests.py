@@ -310,3 +310,177 @@ class OwnedResourceContract:
         listing = client.get(admin_url)
         assert listing.status_code == 200 and str(alice.id).encode() in listing.content
         assert client.get(f"{admin_url}{obj['id']}/change/").status_code == 200
+
+
+@pytest.mark.django_db
+class OwnedResourceEventsContract:
+    """Events of a per-user resource service: produced through the outbox, and its reaction
+    to ``user.deleted`` (consumed from ``user_events`` through the real loop)."""
+
+    url: ClassVar[str]
+    model: ClassVar[type[Model]]
+    payload: ClassVar[dict[str, str]]
+    topic: ClassVar[str]
+    #: "post" / "note": the event type prefix.
+    name: ClassVar[str]
+
+    @pytest.fixture
+    def alice(self) -> Caller:
+        from rest_framework.test import APIClient
+
+        return Caller(APIClient)
+
+    def create(self, caller: Caller, **overrides: Any) -> dict[str, Any]:
+        response = caller.client.post(self.url, {**self.payload, **overrides}, format="json")
+        assert response.status_code == 201, response.content[:500]
+        return response.json()
+
+    def outbox_ids(self) -> set[str]:
+        from servicekit.outbox.models import OutboxEvent
+
+        return {str(i) for i in OutboxEvent.objects.values_list("event_id", flat=True)}
+
+    def test_each_event_type_is_published_with_envelope_key_and_topic(self, alice: Caller, kafka: Any) -> None:
+        from servicekit.testing import events_on, relay_pending
+
+        obj = self.create(alice)
+        alice.client.patch(f"{self.url}{obj['id']}/", {"title": "Changed"}, format="json")
+        alice.client.delete(f"{self.url}{obj['id']}/")
+        relay_pending()
+        messages = sorted(events_on(self.topic, self.outbox_ids()), key=lambda m: m.offset)
+        assert [m.envelope["type"] for m in messages] == [f"{self.name}.{a}" for a in ("created", "updated", "deleted")]
+        for message in messages:
+            env = message.envelope
+            assert message.key == obj["id"] and env["subject"] == obj["id"] and env["userid"] == str(alice.id)
+            assert env["source"] == settings_service_name() and env["specversion"] == "1.0"
+            assert message.headers["content-type"] == b"application/cloudevents+json"
+        created, updated, deleted = (m.envelope["data"] for m in messages)
+        assert created == {**obj, "created_at": created["created_at"], "updated_at": created["updated_at"]}
+        assert updated["title"] == "Changed" and deleted == {"id": obj["id"]}
+
+    def test_failed_writes_emit_nothing(self, alice: Caller) -> None:
+        alice.client.post(self.url, {"title": ""}, format="json")
+        alice.client.patch(f"{self.url}{uuid.uuid4()}/", {"title": "x"}, format="json")
+        assert not self.outbox_ids()
+
+    def test_broker_down_writes_succeed_and_nothing_is_lost(self, alice: Caller, kafka: Any) -> None:
+        from servicekit.kafka import ensure_topics
+        from servicekit.outbox.relay import OutboxRelay
+        from servicekit.testing import events_on, relay_pending
+
+        kafka.stop()
+        try:
+            for i in range(20):
+                self.create(alice, title=f"written while the broker is down {i}")
+            published, failed = OutboxRelay().relay_batch()
+            assert (published, failed) == (0, 20)  # kept pending, not dropped
+        finally:
+            kafka.start()
+        ensure_topics(timeout=30)
+        assert relay_pending() == 20
+        ids = self.outbox_ids()
+        assert {m.envelope["id"] for m in events_on(self.topic, ids)} == ids  # lost = 0
+
+    def test_relay_killed_mid_batch_loses_nothing(self, alice: Caller, kafka: Any, transactional_db: Any) -> None:
+        """SIGKILL the relay process while it publishes, restart it: every event is on the topic."""
+        import signal
+        import subprocess
+        import time
+
+        from servicekit.outbox.models import OutboxEvent
+        from servicekit.testing import events_on, manage_py
+
+        for i in range(600):
+            self.create(alice, title=f"bulk {i}")
+        env = {"OUTBOX_BATCH_SIZE": "20"}
+        relay = manage_py("relay_outbox", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while not OutboxEvent.objects.filter(published_at__isnull=False).exists():
+            assert time.monotonic() < deadline and relay.poll() is None
+            time.sleep(0.01)
+        relay.send_signal(signal.SIGKILL)
+        relay.wait()
+        pending_after_kill = OutboxEvent.objects.filter(published_at__isnull=True).count()
+        assert pending_after_kill > 0, "the relay finished before it could be killed"
+        relay = manage_py("relay_outbox", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            while OutboxEvent.objects.filter(published_at__isnull=True).exists():
+                assert time.monotonic() < deadline + 60, "relay did not finish after restart"
+                time.sleep(0.05)
+        finally:
+            relay.send_signal(signal.SIGTERM)
+            assert relay.wait(15) == 0  # a clean shutdown on SIGTERM
+        ids = self.outbox_ids()
+        messages = events_on(self.topic, ids)
+        assert {m.envelope["id"] for m in messages} == ids  # lost = 0 (duplicates are allowed here)
+
+    def test_deleted_user_content_is_removed_and_poison_is_dead_lettered(self, alice: Caller, kafka: Any) -> None:
+        from servicekit.consumer import EventConsumer
+        from servicekit.events import EventType
+        from servicekit.inbox.models import ProcessedEvent
+        from servicekit.testing import make_event, produce_raw
+
+        mine = [self.create(alice, title=f"mine {i}")["id"] for i in range(3)]
+        other = Caller(type(alice.client))
+        theirs = self.create(other)["id"]
+        deleted = make_event(EventType.USER_DELETED, user_id=alice.id)
+        registered = make_event(EventType.USER_REGISTERED)
+        marker = f"poison-{uuid.uuid4()}"
+        poison = [
+            (marker, b"not json at all"),
+            (marker, b'{"specversion": "1.0", "id": "x"}'),
+            (marker, make_event(EventType.USER_UPDATED).to_json().replace(b"user.updated", b"user.exploded")),
+            (marker, None),
+        ]
+        produce_raw("user_events", [poison[0], (deleted.key, deleted.to_json()), *poison[1:],
+                                    (registered.key, registered.to_json())])  # fmt: skip
+        conf = settings_event_consumer()
+        consumer = EventConsumer(
+            group=f"{conf['group']}-{uuid.uuid4().hex[:8]}",
+            topics=conf["topics"],
+            handlers=import_handlers(conf["handlers"]),
+            dead_letter_topic=f"{conf['group']}.dlq",
+        )
+        consumer.run(
+            lambda: ProcessedEvent.objects.filter(event_id=deleted.id).exists() and len(dead_letters(marker)) == 4
+        )
+
+        assert not self.model.objects.filter(id__in=mine).exists()
+        assert self.model.objects.filter(id=theirs).exists()
+        from servicekit.outbox.models import OutboxEvent
+
+        deletes = OutboxEvent.objects.filter(event_type=f"{self.name}.deleted")
+        assert sorted(deletes.values_list("key", flat=True)) == sorted(mine)
+        letters = dead_letters(marker)
+        assert {m.headers["dlq.origin.topic"] for m in letters} == {b"user_events"}
+        assert all(m.headers["dlq.error"] and m.headers["dlq.origin.offset"].isdigit() for m in letters)
+        assert [m.value for m in sorted(letters, key=lambda m: int(m.headers["dlq.origin.offset"]))] == [
+            v or b"" for _, v in poison
+        ]
+
+
+def settings_service_name() -> str:
+    from django.conf import settings
+
+    return settings.SERVICE_NAME
+
+
+def settings_event_consumer() -> dict[str, Any]:
+    from django.conf import settings
+
+    return settings.EVENT_CONSUMER
+
+
+def import_handlers(path: str) -> Any:
+    from django.utils.module_loading import import_string
+
+    return import_string(path)
+
+
+def dead_letters(marker: str) -> list[Any]:
+    from django.conf import settings
+
+    from servicekit.testing import read_topic
+
+    topic = f"{settings.EVENT_CONSUMER['group']}.dlq"
+    return [m for m in read_topic(topic) if m.key == marker]

@@ -19,7 +19,12 @@ log = logging.getLogger("servicekit.kafka")
 
 def _common() -> dict[str, Any]:
     conf = settings.KAFKA
-    return {"bootstrap.servers": conf["BOOTSTRAP_SERVERS"], **conf["SECURITY"]}
+    return {
+        "bootstrap.servers": conf["BOOTSTRAP_SERVERS"],
+        # Reconnect to a restarted broker within a second (librdkafka backs off up to 10 s).
+        "reconnect.backoff.max.ms": 1000,
+        **conf["SECURITY"],
+    }
 
 
 def producer_config(role: str) -> dict[str, Any]:

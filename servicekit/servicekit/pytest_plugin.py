@@ -52,3 +52,55 @@ def use_jwt_backend(monkeypatch):
         return backend
 
     return install
+
+
+# -- Kafka: a real broker process --------------------------------------------------------------
+
+
+class ExternalBroker:
+    """The broker named by ``KAFKA_BOOTSTRAP_SERVERS``: used as is, never stopped or restarted."""
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        self.bootstrap_servers = bootstrap_servers
+
+    def stop(self) -> None:
+        pytest.skip("needs the embedded broker (KAFKA_BOOTSTRAP_SERVERS points at an external one)")
+
+    start = restart = stop
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory):
+    """A Kafka-protocol broker for the whole session.
+
+    ``KAFKA_BOOTSTRAP_SERVERS`` in the environment names an external one; otherwise an
+    embedded Tansu broker is started on a free 127.0.0.1 port and stopped at the end.
+    """
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if external:
+        yield ExternalBroker(external)
+        return
+    from servicekit.embedded_broker import EmbeddedBroker
+
+    broker = EmbeddedBroker(log_path=tmp_path_factory.mktemp("kafka") / "broker.log").start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def kafka(kafka_broker, settings):
+    """Points this service's Kafka settings at the session broker, with the topics created."""
+    from servicekit.kafka import ensure_topics
+
+    settings.KAFKA = {
+        **settings.KAFKA,
+        "BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers,
+        # The embedded broker's first group join waits about half the session timeout.
+        "SESSION_TIMEOUT_MS": 6000,
+        "FETCH_WAIT_MAX_MS": 20,
+        "DELIVERY_TIMEOUT_MS": 3000,
+    }
+    ensure_topics(timeout=30)
+    return kafka_broker

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -121,3 +124,132 @@ def make_event(event_type: Any, *, user_id: uuid.UUID | str | None = None, subje
     user_id = str(user_id or uuid.uuid4())
     subject = str(subject or (user_id if event_type.topic.value == "user_events" else uuid.uuid4()))
     return EventEnvelope(source="tests", type=event_type, subject=subject, userid=user_id, data={"id": subject, **data})
+
+
+# -- Kafka helpers (tests against a real broker: see the ``kafka`` fixture) ----------------------
+
+
+@dataclass(frozen=True)
+class ReadMessage:
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: bytes | None
+    headers: dict[str, bytes]
+
+    @property
+    def envelope(self) -> dict[str, Any]:
+        return json.loads(self.value or b"null")
+
+
+def read_topic(
+    topic: str, *, until: Callable[[list[ReadMessage]], bool] | None = None, timeout: float = 20.0
+) -> list[ReadMessage]:
+    """The messages of ``topic`` from the beginning: until ``until(messages)`` holds, or
+    (``until=None``) up to the end of each partition as it is now.
+
+    Partitions are assigned directly (no consumer group), so reading starts at once.
+    Raises AssertionError naming what was read if that is not reached in ``timeout``.
+    """
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    from servicekit.kafka import _common
+
+    consumer = Consumer({**_common(), "group.id": f"test-reader-{uuid.uuid4()}", "enable.auto.commit": False,
+                         "fetch.wait.max.ms": 20})  # fmt: skip
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        if until is None:
+            ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+
+            def until(messages: list[ReadMessage]) -> bool:
+                last = dict.fromkeys(partitions, -1)
+                for m in messages:
+                    last[m.partition] = max(last[m.partition], m.offset)
+                return all(last[p] + 1 >= end for p, end in ends.items())
+
+        messages: list[ReadMessage] = []
+        deadline = time.monotonic() + timeout
+        while not until(messages):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{topic}: condition not met after {timeout}s; read {len(messages)} message(s)")
+            for msg in consumer.consume(500, timeout=0.2):
+                if msg.error():
+                    continue
+                key = msg.key()
+                messages.append(
+                    ReadMessage(
+                        msg.topic(),
+                        msg.partition(),
+                        msg.offset(),
+                        key.decode() if key else None,
+                        msg.value(),
+                        dict(msg.headers() or []),
+                    )  # fmt: skip
+                )
+        return messages
+    finally:
+        consumer.close()
+
+
+def events_on(topic: str, event_ids: set[str], *, timeout: float = 20.0) -> list[ReadMessage]:
+    """The messages of ``topic`` carrying ``event_ids``, once all of them have arrived."""
+
+    def ours(messages: list[ReadMessage]) -> list[ReadMessage]:
+        return [m for m in messages if _event_id(m) in event_ids]
+
+    return ours(read_topic(topic, until=lambda ms: {_event_id(m) for m in ours(ms)} >= event_ids, timeout=timeout))
+
+
+def _event_id(message: ReadMessage) -> str | None:
+    try:
+        return message.envelope.get("id")
+    except (ValueError, AttributeError):
+        return None
+
+
+def produce_raw(topic: str, messages: list[tuple[str | None, bytes | None]]) -> None:
+    """Writes ``(key, value)`` pairs to ``topic`` as they are (poison included) and waits for acks."""
+    from confluent_kafka import Producer
+
+    from servicekit.kafka import OutgoingMessage, cloudevent_headers, producer_config, publish
+
+    producer = Producer(producer_config("tests"))
+    results = publish(producer, [OutgoingMessage(topic, k, v, cloudevent_headers()) for k, v in messages], timeout=15)
+    assert all(err is None for err in results), results
+
+
+def relay_pending(timeout: float = 30.0) -> int:
+    """Runs the outbox relay in this process until nothing is pending. Returns rows published."""
+    from servicekit.outbox.models import OutboxEvent
+    from servicekit.outbox.relay import OutboxRelay
+
+    relay, published, deadline = OutboxRelay(), 0, time.monotonic() + timeout
+    while OutboxEvent.objects.filter(published_at__isnull=True).exists():
+        assert time.monotonic() < deadline, "outbox rows still pending"
+        published += relay.relay_batch()[0]
+    return published
+
+
+def database_url() -> str:
+    """A URL for the database the tests use (the test database), for subprocesses."""
+    from django.db import connection
+
+    params = connection.settings_dict
+    auth = params["USER"] + (f":{params['PASSWORD']}" if params["PASSWORD"] else "")
+    return f"postgres://{auth}@{params['HOST'] or '127.0.0.1'}:{params['PORT'] or 5432}/{params['NAME']}"
+
+
+def manage_py(*args: str, env: dict[str, str] | None = None, **popen: Any) -> Any:
+    """Starts ``python manage.py *args`` of this service against the test database and broker."""
+    import os
+    import subprocess
+    import sys
+
+    child_env = {**os.environ, "DATABASE_URL": database_url(), "LOG_LEVEL": "INFO",
+                 "KAFKA_BOOTSTRAP_SERVERS": settings.KAFKA["BOOTSTRAP_SERVERS"],
+                 "KAFKA_SESSION_TIMEOUT_MS": str(settings.KAFKA["SESSION_TIMEOUT_MS"]),
+                 "KAFKA_FETCH_WAIT_MAX_MS": str(settings.KAFKA["FETCH_WAIT_MAX_MS"]), **(env or {})}  # fmt: skip
+    return subprocess.Popen([sys.executable, "manage.py", *args], env=child_env, cwd=settings.BASE_DIR, **popen)  # noqa: S603

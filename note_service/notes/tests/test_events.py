@@ -1,0 +1,10 @@
+from notes.models import Note
+from servicekit.contract_tests import OwnedResourceEventsContract
+
+
+class TestNoteEvents(OwnedResourceEventsContract):
+    url = "/api/notes/"
+    model = Note
+    payload = {"title": "Groceries", "content": "Milk, eggs."}
+    topic = "note_events"
+    name = "note"

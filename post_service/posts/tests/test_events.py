@@ -1,0 +1,10 @@
+from posts.models import Post
+from servicekit.contract_tests import OwnedResourceEventsContract
+
+
+class TestPostEvents(OwnedResourceEventsContract):
+    url = "/api/posts/"
+    model = Post
+    payload = {"title": "Hello", "description": "First post."}
+    topic = "post_events"
+    name = "post"

@@ -1,0 +1,67 @@
+"""Account changes leave through the outbox and reach ``user_events`` as CloudEvents."""
+
+import pytest
+from django.db import transaction
+
+from accounts import services
+from accounts.models import User
+from conftest import PASSWORD
+from servicekit.outbox.models import OutboxEvent
+from servicekit.testing import events_on, relay_pending
+
+pytestmark = pytest.mark.django_db
+
+
+def test_every_user_event_type_is_published_with_envelope_key_and_topic(api_client, signup, kafka):
+    body = signup()
+    user_id = body["user"]["id"]
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {body['access']}"}
+    api_client.post("/api/users/login/", {"email": "alice@example.com", "password": PASSWORD}, format="json")
+    api_client.patch("/api/users/me/", {"display_name": "Alice"}, format="json", **auth)
+    api_client.delete("/api/users/me/", **auth)
+
+    rows = list(OutboxEvent.objects.order_by("id"))
+    assert [r.event_type for r in rows] == ["user.registered", "user.logged_in", "user.updated", "user.deleted"]
+    assert relay_pending() == 4
+    messages = events_on("user_events", {str(r.event_id) for r in rows})
+    by_type = {m.envelope["type"]: m for m in messages}
+    assert set(by_type) == {"user.registered", "user.logged_in", "user.updated", "user.deleted"}
+    for message in messages:
+        envelope = message.envelope
+        assert message.key == user_id
+        assert message.headers["content-type"] == b"application/cloudevents+json"
+        assert envelope["specversion"] == "1.0" and envelope["source"] == "user_service"
+        assert envelope["subject"] == user_id and envelope["userid"] == user_id
+        assert envelope["datacontenttype"] == "application/json" and envelope["time"].endswith("Z")
+    registered = by_type["user.registered"].envelope["data"]
+    assert registered == {"id": user_id, "email": "alice@example.com", "display_name": "", "is_staff": False,
+                          "date_joined": registered["date_joined"]}  # fmt: skip
+    assert by_type["user.updated"].envelope["data"]["display_name"] == "Alice"
+    assert by_type["user.deleted"].envelope["data"] == {"id": user_id}
+    assert "password" not in str([m.value for m in messages])
+    # Per-key order: one aggregate, one partition, in the order of the changes.
+    assert len({m.partition for m in messages}) == 1
+    assert [m.envelope["type"] for m in sorted(messages, key=lambda m: m.offset)] == [r.event_type for r in rows]
+
+
+def test_a_rolled_back_write_leaves_no_event(db):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.user_signup(email="ghost@example.com", password=PASSWORD)
+        raise RuntimeError("the request failed after the write")
+    assert not User.objects.exists() and not OutboxEvent.objects.exists()
+
+
+def test_failed_signup_and_login_emit_nothing(api_client, signup):
+    signup()
+    OutboxEvent.objects.all().delete()
+    api_client.post("/api/users/signup/", {"email": "alice@example.com", "password": PASSWORD}, format="json")
+    api_client.post("/api/users/login/", {"email": "alice@example.com", "password": "wrong"}, format="json")
+    assert not OutboxEvent.objects.exists()
+
+
+def test_emit_outside_a_transaction_is_refused(transactional_db):
+    from servicekit.events import EventType
+    from servicekit.outbox import emit
+
+    with pytest.raises(RuntimeError, match="transaction.atomic"):
+        emit(EventType.USER_UPDATED, subject="x", user_id="y", data={})
