@@ -26,10 +26,12 @@ $(STAMP): requirements-dev.txt $(wildcard */requirements.txt) servicekit/pyproje
 
 install: $(STAMP) ## Create .venv and install every service, servicekit and the dev tools
 
-test: $(STAMP) ## Run every test suite against PostgreSQL (TEST_DATABASE_URL)
+test: $(STAMP) ## Run every suite: services, servicekit, compose file, end-to-end (PostgreSQL + embedded Kafka)
 	@set -e; for s in $(PRESENT); do \
 		echo "== $$s"; (cd $$s && ../$(BIN)/pytest); \
 	done
+	@echo "== servicekit"; cd servicekit && ../$(BIN)/pytest
+	@echo "== tests (docker-compose.yml, end-to-end stack)"; cd tests && ../$(BIN)/pytest
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check .

@@ -123,6 +123,8 @@ def build_settings(
             "servicekit.http.JSONErrorMiddleware",
             "servicekit.http.BodySizeLimitMiddleware",
             "django.middleware.security.SecurityMiddleware",
+            # Serves the admin's and the API docs' static files under gunicorn.
+            "whitenoise.middleware.WhiteNoiseMiddleware",
             "corsheaders.middleware.CorsMiddleware",
             "django.contrib.sessions.middleware.SessionMiddleware",
             "django.middleware.common.CommonMiddleware",

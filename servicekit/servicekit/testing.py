@@ -187,7 +187,7 @@ def read_topic(
                         key.decode() if key else None,
                         msg.value(),
                         dict(msg.headers() or []),
-                    )  # fmt: skip
+                    )
                 )
         return messages
     finally:

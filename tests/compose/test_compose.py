@@ -94,7 +94,10 @@ def env_example() -> tuple[dict[str, str], frozenset[str]]:
     commented: set[str] = set()
     for line in env_example_lines():
         if m := re.match(r"^([A-Z][A-Z0-9_]*)=(.*)$", line):
-            values[m[1]] = m[2]
+            value = m[2]
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            values[m[1]] = value
         elif m := re.match(r"^#\s*([A-Z][A-Z0-9_]*)=", line):
             commented.add(m[1])
     return values, frozenset(commented)
@@ -722,7 +725,8 @@ def test_kafka_is_a_single_kraft_node_with_two_listeners_and_a_volume() -> None:
     env = kafka["environment"]
     assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
     listeners = dict(item.split("://") for item in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
-    assert f"localhost:{KAFKA_HOST_PORT}" in listeners.values(), "a listener for the host"
+    host_listeners = {f"localhost:{KAFKA_HOST_PORT}", f"127.0.0.1:{KAFKA_HOST_PORT}"}
+    assert host_listeners & set(listeners.values()), "a listener for the host"
     internal = {svc["environment"]["KAFKA_BOOTSTRAP_SERVERS"] for svc in app_services().values()}
     assert len(internal) == 1 and internal <= set(listeners.values()), f"containers use {internal}"
     assert host_ports(kafka) == [(KAFKA_HOST_PORT, KAFKA_HOST_PORT)]

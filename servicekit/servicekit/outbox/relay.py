@@ -82,6 +82,7 @@ class OutboxRelay:
     def __init__(self, producer: Producer | None = None, *, batch_size: int | None = None) -> None:
         conf = settings.OUTBOX
         self.producer = producer or Producer(producer_config("relay"))
+        self._own_producer = producer is None
         self.batch_size = batch_size or conf["BATCH_SIZE"]
         self.poll_interval = conf["POLL_INTERVAL_SECONDS"]
         self.retention = timedelta(hours=conf["RETENTION_HOURS"])
@@ -147,9 +148,24 @@ class OutboxRelay:
                     OutboxEvent.objects.filter(id=row.id).update(attempts=row.attempts + 1, last_error=str(err)[:2000])
         if failed:
             log.warning("outbox: %d published, %d failed (%s)", len(acked), len(failed), failed[0][1])
+            self._replace_producer()
         elif acked:
             log.debug("outbox: %d published", len(acked))
         return len(acked), len(failed)
+
+    def _replace_producer(self) -> None:
+        """Starts the next attempt with a fresh producer.
+
+        An idempotent producer can stay wedged after its broker lost its state (a restart
+        of a memory-only broker, a fenced producer id): a new one gets a new producer id.
+        What the old one still holds is purged; rows it did deliver late are re-sent,
+        which consumers skip as duplicates.
+        """
+        if not self._own_producer:
+            return
+        self.producer.purge()
+        self.producer.flush(0)
+        self.producer = Producer(producer_config("relay"))
 
     def prune(self) -> int:
         """Deletes published rows older than the retention period."""

@@ -1,0 +1,237 @@
+"""The whole stack on one machine without Docker: what ``make run`` runs.
+
+``python -m servicekit.devstack run`` (from the repository root):
+
+1. migrates every service's database (a SQLite file per service unless
+   ``<SERVICE>_DATABASE_URL`` is set, e.g. ``POST_SERVICE_DATABASE_URL``);
+2. starts the embedded Kafka-protocol broker (Tansu) on ``KAFKA_PORT`` (9092), unless
+   ``KAFKA_BOOTSTRAP_SERVERS`` names a broker to use instead;
+3. creates the topics (``manage.py ensure_topics``);
+4. runs the processes of :func:`stack_processes` under honcho with prefixed, coloured
+   logs: four gunicorn web servers, three outbox relays, three consumers;
+5. prints the URLs and a curl session once every web server is ready.
+
+Ctrl-C (or SIGTERM) stops every process, then the broker. The e2e tests start the same
+processes from the same table, and docker-compose.yml runs the same commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    short: str
+    directory: str
+    port: int
+    relay: bool
+    consumer: bool
+
+    @property
+    def database_url_variable(self) -> str:
+        return f"{self.directory.upper()}_DATABASE_URL"
+
+    @property
+    def port_variable(self) -> str:
+        return f"{self.short.upper()}_PORT"
+
+
+SERVICES = (
+    ServiceSpec("user", "user_service", 8001, relay=True, consumer=False),
+    ServiceSpec("post", "post_service", 8002, relay=True, consumer=True),
+    ServiceSpec("note", "note_service", 8003, relay=True, consumer=True),
+    ServiceSpec("consumer", "consumer_service", 8004, relay=False, consumer=True),
+)
+
+#: Process commands, as run in the service's directory (docker-compose.yml runs these too).
+WEB_COMMAND = "gunicorn config.wsgi:application --bind {bind} --workers {workers} --graceful-timeout 10 --timeout 30"
+RELAY_COMMAND = "python manage.py relay_outbox"
+CONSUMER_COMMAND = "python manage.py consume_events"
+
+
+@dataclass
+class StackProcess:
+    name: str
+    service: ServiceSpec
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def cwd(self) -> Path:
+        return ROOT / self.service.directory
+
+    @property
+    def shell_command(self) -> str:
+        return "exec " + shlex.join(self.argv)
+
+
+def _bin(name: str) -> str:
+    """``name`` from this interpreter's virtualenv, so nothing needs to be activated."""
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+def _argv(command: str) -> list[str]:
+    argv = shlex.split(command)
+    return [sys.executable, *argv[1:]] if argv[0] == "python" else [_bin(argv[0]), *argv[1:]]
+
+
+def service_env(spec: ServiceSpec, base: dict[str, str]) -> dict[str, str]:
+    """The environment of one service's processes: ``base`` plus its own database URL."""
+    env = dict(base)
+    url = base.get(spec.database_url_variable)
+    if url:
+        env["DATABASE_URL"] = url
+    else:
+        env.pop("DATABASE_URL", None)  # one shared URL would mix four services' tables
+    return env
+
+
+def port_of(spec: ServiceSpec, env: dict[str, str]) -> int:
+    return int(env.get(spec.port_variable, spec.port))
+
+
+def stack_processes(env: dict[str, str]) -> list[StackProcess]:
+    """Every long-running process of the stack (web, relays, consumers), with its environment."""
+    workers = env.get("WEB_CONCURRENCY", "2")
+    processes = []
+    for spec in SERVICES:
+        own = service_env(spec, env)
+        bind = f"127.0.0.1:{port_of(spec, env)}"
+        processes.append(
+            StackProcess(f"web-{spec.short}", spec, _argv(WEB_COMMAND.format(bind=bind, workers=workers)), own)
+        )
+        if spec.relay:
+            processes.append(StackProcess(f"relay-{spec.short}", spec, _argv(RELAY_COMMAND), own))
+        if spec.consumer:
+            processes.append(StackProcess(f"consume-{spec.short}", spec, _argv(CONSUMER_COMMAND), own))
+    return processes
+
+
+def manage(spec: ServiceSpec, env: dict[str, str], *args: str) -> None:
+    """Runs ``manage.py *args`` for ``spec`` to completion; raises if it fails."""
+    subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT / spec.directory, env=service_env(spec, env), check=True
+    )
+
+
+def prepare(env: dict[str, str]) -> None:
+    """Migrations for every service, then the topics (the broker must be up)."""
+    for spec in SERVICES:
+        manage(spec, env, "migrate", "--no-input", "-v", "0")
+    manage(SERVICES[0], env, "ensure_topics", "--timeout", "60")
+
+
+def wait_ready(env: dict[str, str], timeout: float = 120.0) -> float:
+    """Seconds until every web server's ``/readyz`` answers 200. Raises TimeoutError."""
+    started = time.monotonic()
+    pending = {spec.short: f"http://127.0.0.1:{port_of(spec, env)}/readyz" for spec in SERVICES}
+    while pending:
+        for name, url in list(pending.items()):
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own localhost URL
+                    if response.status == 200:
+                        del pending[name]
+            except OSError:
+                pass
+        if pending and time.monotonic() - started > timeout:
+            raise TimeoutError(f"not ready after {timeout:.0f}s: {', '.join(pending)}")
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def dev_environment() -> dict[str, str]:
+    """``os.environ`` plus development defaults for what neither it nor ``.env`` sets."""
+    from decouple import RepositoryEnv
+
+    dotenv = ROOT / ".env"
+    configured = set(os.environ) | (set(RepositoryEnv(str(dotenv)).data) if dotenv.exists() else set())
+    defaults = {
+        "DEBUG": "True",  # dev secrets apply; set DEBUG=False and real secrets in .env to try production mode
+        "KAFKA_SESSION_TIMEOUT_MS": "6000",  # the embedded broker's first join waits about half of it
+        "KAFKA_FETCH_WAIT_MAX_MS": "20",
+        "PYTHONUNBUFFERED": "1",
+    }
+    return {**{k: v for k, v in defaults.items() if k not in configured}, **os.environ}
+
+
+def banner(env: dict[str, str], seconds: float) -> str:
+    user, post, note, consumer = (f"http://127.0.0.1:{port_of(spec, env)}" for spec in SERVICES)
+    return f"""
+  Stack ready in {seconds:.1f}s.
+    user_service      {user}/api/docs/
+    post_service      {post}/api/docs/
+    note_service      {note}/api/docs/
+    consumer_service  {consumer}/api/docs/
+
+  Try it (in another terminal):
+    curl -s -X POST {user}/api/users/signup/ -H 'Content-Type: application/json' \\
+         -d '{{"email": "ada@example.com", "password": "correct-horse-battery-staple"}}'
+    TOKEN=$(curl -s -X POST {user}/api/users/login/ -H 'Content-Type: application/json' \\
+         -d '{{"email": "ada@example.com", "password": "correct-horse-battery-staple"}}' \\
+         | python3 -c 'import json,sys; print(json.load(sys.stdin)["access"])')
+    curl -s -X POST {post}/api/posts/ -H "Authorization: Bearer $TOKEN" \\
+         -H 'Content-Type: application/json' -d '{{"title": "Hello", "description": "First post"}}'
+    curl -s {consumer}/api/activity/me/ -H "Authorization: Bearer $TOKEN"
+  Ctrl-C stops everything.
+"""
+
+
+def run() -> int:
+    from honcho.manager import Manager
+
+    from servicekit.embedded_broker import EmbeddedBroker
+
+    env = dev_environment()
+    broker = None
+    if not env.get("KAFKA_BOOTSTRAP_SERVERS"):
+        port = int(env.get("KAFKA_PORT", "9092"))
+        (ROOT / "var").mkdir(exist_ok=True)
+        broker = EmbeddedBroker(port, log_path=ROOT / "var" / "broker.log").start()
+        env["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
+        print(f"embedded Kafka broker (Tansu {broker.version}) on {broker.bootstrap_servers}", flush=True)
+    try:
+        prepare(env)
+        manager = Manager()
+        for process in stack_processes(env):
+            manager.add_process(process.name, process.shell_command, env=process.env, cwd=str(process.cwd))
+
+        def announce() -> None:
+            try:
+                print(banner(env, wait_ready(env)), flush=True)
+            except TimeoutError as exc:
+                print(f"devstack: {exc}", file=sys.stderr, flush=True)
+
+        threading.Thread(target=announce, daemon=True).start()
+        manager.loop()
+        return manager.returncode or 0
+    finally:
+        if broker is not None:
+            broker.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m servicekit.devstack", description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=["run", "procfile"], help="run the stack, or print it as a Procfile")
+    args = parser.parse_args(argv)
+    if args.command == "procfile":
+        for process in stack_processes(dev_environment()):
+            print(f"{process.name}: cd {process.service.directory} && {process.shell_command}")
+        return 0
+    return run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
