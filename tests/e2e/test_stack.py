@@ -40,7 +40,7 @@ def test_user_service_tokens_are_accepted_by_the_other_services_and_forgeries_ar
     claims = jwt.decode(user.access, options={"verify_signature": False})
     wrong_aud = jwt.encode({**claims, "aud": "somewhere-else"}, JWT_KEY, algorithm="HS256")
     wrong_key = jwt.encode(claims, "another-key-of-the-same-decent-length!!", algorithm="HS256")
-    header, payload, signature = user.access.split(".")
+    header, _payload, signature = user.access.split(".")
     tampered_claims = {**claims, "user_id": str(uuid.uuid4())}
     tampered = ".".join(
         [header, base64.urlsafe_b64encode(json.dumps(tampered_claims).encode()).rstrip(b"=").decode(), signature]
@@ -145,3 +145,57 @@ def test_broker_outage_loses_nothing(stack, new_user):
 
     eventually(all_arrived, timeout=90, interval=0.5)
     assert user.call("GET", "consumer", "/api/activity/me/").json()["notes"] == 10
+
+
+def test_make_run_launcher_stops_cleanly_on_sigterm_with_no_orphans(tmp_path):
+    """``python -m servicekit.devstack run`` (what ``make run`` runs) on free ports and fresh
+    PostgreSQL databases: it comes up, and SIGTERM leaves no process of it behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from servicekit.devstack import SERVICES, wait_ready
+    from tests.e2e.stack import drop_database, free_port, new_prefix, stack_environment
+
+    prefix = new_prefix()
+    env = stack_environment(prefix, kafka_bootstrap="")
+    env.pop("KAFKA_BOOTSTRAP_SERVERS")
+    env["KAFKA_PORT"] = str(free_port())
+    marker = f"e2e-marker-{prefix}"
+    env["E2E_STACK_MARKER"] = marker
+    log = (tmp_path / "run.log").open("wb")
+    launcher = subprocess.Popen([sys.executable, "-m", "servicekit.devstack", "run"], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    try:
+        wait_ready(env, timeout=120)
+        assert len(marked_processes(marker)) >= 11  # launcher, broker, 4 web masters, 3 relays, 3 consumers
+        launcher.send_signal(signal.SIGTERM)
+        assert launcher.wait(60) == 0
+        deadline = time.monotonic() + 10
+        while marked_processes(marker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert marked_processes(marker) == []
+        output = (tmp_path / "run.log").read_text()
+        assert "Stack ready" in output and "SIGTERM received" in output
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+        for spec in SERVICES:
+            drop_database(f"{prefix}_{spec.directory}")
+
+
+def marked_processes(marker: str) -> list[int]:
+    """Pids whose environment carries ``marker`` (every process the launcher started)."""
+    from pathlib import Path
+
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if marker.encode() in (proc / "environ").read_bytes():
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
