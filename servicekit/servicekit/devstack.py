@@ -159,10 +159,14 @@ def dev_environment() -> dict[str, str]:
     configured = set(os.environ) | (set(RepositoryEnv(str(dotenv)).data) if dotenv.exists() else set())
     defaults = {
         "DEBUG": "True",  # dev secrets apply; set DEBUG=False and real secrets in .env to try production mode
-        "KAFKA_SESSION_TIMEOUT_MS": "6000",  # the embedded broker's first join waits about half of it
-        "KAFKA_FETCH_WAIT_MAX_MS": "20",
         "PYTHONUNBUFFERED": "1",
     }
+    if "KAFKA_BOOTSTRAP_SERVERS" not in configured:  # the embedded broker (see its module)
+        defaults |= {
+            "KAFKA_SESSION_TIMEOUT_MS": "6000",  # its first group join waits about half of this
+            "KAFKA_FETCH_WAIT_MAX_MS": "50",  # new data does not wake a waiting fetch
+            "KAFKA_ENABLE_IDEMPOTENCE": "False",  # it forgets producer ids on restart
+        }
     return {**{k: v for k, v in defaults.items() if k not in configured}, **os.environ}
 
 

@@ -15,11 +15,12 @@ As a foreground process (what ``make run`` puts under the supervisor)::
 
 Tansu 0.6.0 behaviours that code using it must allow for (measured with confluent-kafka 2.16):
 
-- An idempotent producer does not survive a broker restart: the new broker does not know its
-  producer id, so it retries UNKNOWN_PRODUCER_ID until every message times out; and as producer
-  ids restart from 1, it may instead collide with a new producer's id, after which the broker
-  acknowledges that producer's messages as duplicates without storing them. Hence
-  ``EMBEDDED_PRODUCER_TUNING`` turns idempotence off (or recreate producers after a restart).
+- An idempotent producer does not survive a broker restart. The new broker does not know its
+  producer id: alone, it retries UNKNOWN_PRODUCER_ID until every message times out, for good.
+  Producer ids restart from 1, though, so it may share its id with a producer created after
+  the restart (in any process); then either it fails with a fatal OUT_OF_ORDER_SEQUENCE_NUMBER,
+  or the broker acknowledges messages of one of the two as duplicates without storing them:
+  silent loss. Hence ``EMBEDDED_PRODUCER_TUNING`` turns idempotence off.
 - Unknown topics are auto-created with 4 partitions whenever a client's metadata request allows
   it (librdkafka producers and ``AdminClient.list_topics(topic=...)`` do by default); there is no
   broker flag to turn that off. Create topics explicitly (``topics=``) and set
@@ -31,6 +32,7 @@ Tansu 0.6.0 behaviours that code using it must allow for (measured with confluen
   low when that batch holds several records; ``auto.offset.reset=latest`` then redelivers them.
 - Unable to listen (port taken) it logs the error, panics and exits with status 0; on SIGTERM it
   waits about 5 s when any client is connected, on SIGINT it exits at once.
+- Its memory grows with the messages it holds (100 MB of messages: RSS from 15 to 113 MB).
 """
 
 from __future__ import annotations

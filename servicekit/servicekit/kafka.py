@@ -28,12 +28,23 @@ def _common() -> dict[str, Any]:
 
 
 def producer_config(role: str) -> dict[str, Any]:
-    """Idempotent, ``acks=all``: a retried send is never written twice or out of order."""
+    """Idempotent, ``acks=all``: a retried send is never written twice or out of order.
+
+    With ``KAFKA_ENABLE_IDEMPOTENCE=False`` (the embedded broker only: a memory-only
+    broker forgets producer ids when it restarts, and an idempotent producer then loses
+    or wedges sends) one request in flight keeps each key in order instead; a retry
+    may then duplicate a message, which consumers skip by event id.
+    """
     conf = settings.KAFKA
+    delivery = (
+        {"enable.idempotence": True}
+        if conf["IDEMPOTENCE"]
+        else {"enable.idempotence": False, "max.in.flight.requests.per.connection": 1}
+    )
     return {
         **_common(),
         "client.id": f"{conf['CLIENT_ID']}-{role}",
-        "enable.idempotence": True,
+        **delivery,
         "acks": "all",
         "linger.ms": 2,
         # A message not acknowledged within this time is reported failed (and retried

@@ -101,6 +101,8 @@ def kafka(kafka_broker, settings):
         "SESSION_TIMEOUT_MS": 6000,
         "FETCH_WAIT_MAX_MS": 20,
         "DELIVERY_TIMEOUT_MS": 3000,
+        # The embedded broker forgets producer ids on restart (see servicekit.kafka).
+        "IDEMPOTENCE": isinstance(kafka_broker, ExternalBroker),
     }
     ensure_topics(timeout=30)
     return kafka_broker

@@ -156,7 +156,10 @@ def build_settings(
         "USE_I18N": True,
         "USE_TZ": True,
         "STATIC_URL": "static/",
-        "STATIC_ROOT": base_dir / "staticfiles",
+        # Where `collectstatic` puts files (the images set it); without it, WhiteNoise serves
+        # them straight from the apps, which is what `make run` does.
+        "STATIC_ROOT": env("STATIC_ROOT", default="") or None,
+        "WHITENOISE_USE_FINDERS": True,
         "DATA_UPLOAD_MAX_MEMORY_SIZE": max_body,
         "SECURE_CONTENT_TYPE_NOSNIFF": True,
         "X_FRAME_OPTIONS": "DENY",
@@ -219,6 +222,8 @@ def kafka_settings(*, service: str) -> dict[str, Any]:
         "SESSION_TIMEOUT_MS": env("KAFKA_SESSION_TIMEOUT_MS", default=10_000, cast=int),
         "FETCH_WAIT_MAX_MS": env("KAFKA_FETCH_WAIT_MAX_MS", default=50, cast=int),
         "DELIVERY_TIMEOUT_MS": env("KAFKA_DELIVERY_TIMEOUT_MS", default=10_000, cast=int),
+        # Off only for the memory-only embedded broker, which forgets producer ids on restart.
+        "IDEMPOTENCE": env("KAFKA_ENABLE_IDEMPOTENCE", default=True, cast=bool),
         "HANDLER_ATTEMPTS": env("CONSUMER_HANDLER_ATTEMPTS", default=3, cast=int),
         "SECURITY": {
             # Passed through to librdkafka as given, for managed clusters (SASL/SSL).

@@ -164,11 +164,18 @@ def read_topic(
         if until is None:
             ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
 
+            quiet = {"seen": -1, "since": time.monotonic()}
+
             def until(messages: list[ReadMessage]) -> bool:
+                # Tansu can report a high watermark below the real end (a batch's base offset
+                # + 1): once past it, keep reading until the partitions stay quiet briefly.
                 last = dict.fromkeys(partitions, -1)
                 for m in messages:
                     last[m.partition] = max(last[m.partition], m.offset)
-                return all(last[p] + 1 >= end for p, end in ends.items())
+                if len(messages) != quiet["seen"]:
+                    quiet.update(seen=len(messages), since=time.monotonic())
+                caught_up = all(last[p] + 1 >= end for p, end in ends.items())
+                return caught_up and time.monotonic() - quiet["since"] > 0.3
 
         messages: list[ReadMessage] = []
         deadline = time.monotonic() + timeout

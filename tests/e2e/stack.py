@@ -64,6 +64,7 @@ def stack_environment(prefix: str, kafka_bootstrap: str) -> dict[str, str]:
         "KAFKA_SESSION_TIMEOUT_MS": "6000",
         "KAFKA_FETCH_WAIT_MAX_MS": "20",
         "KAFKA_DELIVERY_TIMEOUT_MS": "3000",
+        "KAFKA_ENABLE_IDEMPOTENCE": "False",  # the embedded broker forgets producer ids on restart
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("DATABASE_URL", None)
