@@ -20,7 +20,7 @@ URLS = {
     "note": os.environ.get("NOTE_URL", "http://127.0.0.1:8003"),
     "consumer": os.environ.get("CONSUMER_URL", "http://127.0.0.1:8004"),
 }
-PASSWORD = "correct-horse-battery-staple"
+PASSWORD = "correct-horse-battery-staple"  # noqa: S105 - a demo account
 
 
 def step(text: str) -> None:
@@ -45,7 +45,7 @@ def account(name: str) -> tuple[str, str]:
 
 def main() -> int:
     try:
-        for name, url in URLS.items():
+        for url in URLS.values():
             requests.get(f"{url}/readyz", timeout=3).raise_for_status()
     except requests.RequestException as exc:
         print(f"The stack is not running ({exc}). Start it with `make run` (or `make up`) first.", file=sys.stderr)
