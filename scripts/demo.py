@@ -76,9 +76,8 @@ def main() -> int:
             break
         time.sleep(0.5)
     for event in reversed(events["results"]):
-        print(
-            f"   {event['time']}  {event['type']:16} subject={event['subject']}  {event['topic']}[{event['partition']}]@{event['offset']}"
-        )
+        where = f"{event['topic']}[{event['partition']}]@{event['offset']}"
+        print(f"   {event['time']}  {event['type']:16} subject={event['subject']}  {where}")
     activity = call("GET", "consumer", "/api/activity/me/", alice).json()
     print(f"   activity of {alice_id}: posts={activity['posts']} notes={activity['notes']} "
           f"events={activity['events_seen']} last={activity['last_event_type']}")  # fmt: skip
