@@ -43,7 +43,7 @@ def main() -> None:
     seconds = (span["last"] - span["first"]).total_seconds()
     count = Event.objects.count()
     print(f"consumer: {count} events in {seconds:.2f} s = {count / seconds:.0f} events/s "
-          f"(one consume_events process, PostgreSQL, one transaction per event)")  # fmt: skip
+          f"(one consume_events process, PostgreSQL, up to CONSUMER_BATCH_SIZE events per transaction)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -38,7 +38,6 @@ def main() -> int:
             "KAFKA_FETCH_WAIT_MAX_MS": "20",
             "KAFKA_ENABLE_IDEMPOTENCE": "False",
             "LOG_LEVEL": "WARNING",
-            "PYTHONPATH": str(ROOT),
         }
         try:
             for service in SERVICES:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from django.db.models import F, Value
-from django.db.models.functions import Coalesce, Greatest
-
 from activity.models import Event, UserActivity
 from servicekit.consumer import Delivery
 from servicekit.events import EventEnvelope, EventType
@@ -13,9 +10,9 @@ from servicekit.events import EventEnvelope, EventType
 def event_record(*, event: EventEnvelope, delivery: Delivery, posts: int = 0, notes: int = 0) -> Event:
     """Stores ``event`` and folds it into its user's summary (``posts``/``notes``: +1/-1).
 
-    Counter updates are single SQL statements, so concurrent consumers cannot lose one;
-    the last activity only moves forward, whatever order events of different
-    partitions arrive in.
+    The summary row is locked while it changes, so concurrent consumers cannot lose an
+    update; the last activity only moves forward, whatever order events of different
+    partitions arrive in. Runs in the caller's transaction.
     """
     stored = Event.objects.create(
         id=event.id,
@@ -29,17 +26,19 @@ def event_record(*, event: EventEnvelope, delivery: Delivery, posts: int = 0, no
         partition=delivery.partition,
         offset=delivery.offset,
     )
-    UserActivity.objects.get_or_create(user_id=event.userid)
-    changes = {
-        "posts": Greatest(F("posts") + posts, 0),
-        "notes": Greatest(F("notes") + notes, 0),
-        "events_seen": F("events_seen") + 1,
-        "last_activity_at": Greatest(Coalesce(F("last_activity_at"), Value(event.timestamp)), Value(event.timestamp)),
-    }
+    summary = UserActivity.objects.select_for_update().filter(user_id=event.userid).first()
+    is_new = summary is None
+    if is_new:
+        # A concurrent first insert for the same user fails this one; the consumer loop
+        # then retries it, and it finds the row.
+        summary = UserActivity(user_id=event.userid)
+    summary.posts = max(0, summary.posts + posts)
+    summary.notes = max(0, summary.notes + notes)
+    summary.events_seen += 1
+    if summary.last_activity_at is None or event.timestamp >= summary.last_activity_at:
+        summary.last_activity_at = event.timestamp
+        summary.last_event_type = event.type.value
     if event.type is EventType.USER_DELETED:
-        changes["account_deleted"] = Value(True)
-    updated = UserActivity.objects.filter(user_id=event.userid)
-    updated.update(**changes)
-    # Name the newest event type only if this event is the newest seen.
-    updated.filter(last_activity_at=event.timestamp).update(last_event_type=event.type.value)
+        summary.account_deleted = True
+    summary.save(force_insert=is_new)
     return stored

@@ -5,7 +5,8 @@ For each message, in partition order:
    topic at once (retrying cannot fix it);
 2. in one database transaction: insert the event id into the processed-events table
    and run the handler registered for the event type; an event already there is a
-   redelivery and is skipped, so every effect happens exactly once;
+   redelivery and is skipped, so every effect happens exactly once (consecutive
+   messages share a transaction, each in its own savepoint: one commit per batch);
 3. a handler that keeps failing is retried with backoff, then dead-lettered; a database
    outage is not the message's fault: the loop waits on that message until the database
    is back (it never dead-letters or skips it);
@@ -73,6 +74,7 @@ class EventConsumer:
         self.consumer = consumer or Consumer(consumer_config(self.group))
         self.producer = producer or Producer(producer_config("dlq"))
         self.attempts = max(1, settings.KAFKA["HANDLER_ATTEMPTS"])
+        self.batch_size = settings.KAFKA["CONSUMER_BATCH_SIZE"]
         self.delivery_timeout = settings.KAFKA["DELIVERY_TIMEOUT_MS"] / 1000 + 5
         self._uncommitted = False
         self._last_commit = time.monotonic()
@@ -87,20 +89,17 @@ class EventConsumer:
         try:
             while not should_stop() and (max_messages is None or handled < max_messages):
                 heartbeat.beat()
-                message = self.consumer.poll(0.5)
-                if message is None:
-                    self._commit_if_due()
-                    continue
-                if message.error():
-                    self._on_kafka_error(message.error())
-                    continue
+                batch = []
+                for message in self.consumer.consume(self.batch_size, timeout=0.5):
+                    if message.error():
+                        self._on_kafka_error(message.error())
+                    else:
+                        batch.append(message)
                 try:
-                    self.handle(message, should_stop)
+                    self.handle_batch(batch, should_stop)
                 except Interrupted:
                     break
-                self.consumer.store_offsets(message=message)
-                self._uncommitted = True
-                handled += 1
+                handled += len(batch)
                 self._commit_if_due()
         finally:
             self._commit()
@@ -108,8 +107,73 @@ class EventConsumer:
             self.producer.flush(5)
             log.info("consumer %s stopped", self.group)
 
-    def handle(self, message: Message, should_stop: Callable[[], bool]) -> None:
-        """Applies one message (or dead-letters it). Raises Interrupted on a stop while waiting."""
+    def handle_batch(self, messages: list[Message], should_stop: Callable[[], bool]) -> None:
+        """Applies ``messages`` in order, storing each offset once its effect is committed.
+
+        Consecutive good messages share one transaction (each in its own savepoint), so a
+        burst costs one commit, not one per event. A message that needs care of its own
+        (not an event, or its handler failed) ends that run: it is then retried or
+        dead-lettered alone, and the rest follow in order.
+        """
+        index = 0
+        while index < len(messages):
+            index, error = self._apply_run(messages, index, should_stop)
+            if index < len(messages):
+                self.handle(messages[index], should_stop, failed_with=error)
+                self._stored(messages[index])
+                index += 1
+
+    def _apply_run(
+        self, messages: list[Message], start: int, should_stop: Callable[[], bool]
+    ) -> tuple[int, Exception | None]:
+        """Applies ``messages[start:]`` in one transaction up to the first that needs care
+        of its own. Returns its index (``len(messages)`` when all went in) and the error
+        of its handler, if that is why."""
+        db_backoff = 0.0
+        while True:
+            applied: list[tuple[EventEnvelope, Delivery, bool]] = []
+            stop_at, error = len(messages), None
+            try:
+                with transaction.atomic():
+                    for index in range(start, len(messages)):
+                        event, delivery, handler = self._parse(messages[index])
+                        if event is None:
+                            stop_at = index
+                            break
+                        if handler is None:  # an event type this service does not react to
+                            continue
+                        try:
+                            applied.append((event, delivery, self._apply(event, delivery, handler)))
+                        except (OperationalError, InterfaceError):
+                            raise
+                        except Exception as exc:  # noqa: BLE001 - its savepoint is rolled back; handled alone
+                            stop_at, error = index, exc
+                            break
+            except (OperationalError, InterfaceError) as exc:
+                db_backoff = self._wait_for_database(exc, db_backoff, should_stop)
+                continue
+            for message in messages[start:stop_at]:
+                self._stored(message)
+            for event, delivery, was_applied in applied:
+                self._log_event(event, delivery, was_applied)
+            return stop_at, error
+
+    def _parse(self, message: Message) -> tuple[EventEnvelope | None, Delivery, Handler | None]:
+        delivery = Delivery(message.topic(), message.partition(), message.offset())
+        try:
+            event = EventEnvelope.from_json(message.value())
+        except InvalidEvent:
+            return None, delivery, None
+        return event, delivery, self.handlers.get(event.type)
+
+    def handle(
+        self, message: Message, should_stop: Callable[[], bool], *, failed_with: Exception | None = None
+    ) -> None:
+        """Applies one message alone, retrying a failing handler, or dead-letters it.
+        ``failed_with``: the error of an attempt already made (in a batch).
+
+        Raises Interrupted on a stop while waiting (the offset must then not be stored).
+        """
         delivery = Delivery(message.topic(), message.partition(), message.offset())
         try:
             event = EventEnvelope.from_json(message.value())
@@ -120,43 +184,56 @@ class EventConsumer:
         if handler is None:
             log.debug("%s %s: no handler in this service, skipped", event.type, delivery)
             return
-        failures, db_backoff = 0, 0.0
+        db_backoff, failures, last_error = 0.0, int(failed_with is not None), failed_with
         while True:
+            if failures:
+                if failures >= self.attempts:
+                    log.error("%s %s failed %d times; dead-lettering", event.type, delivery, failures)
+                    self._dead_letter(message, delivery, f"handler failed: {last_error!r}", should_stop)
+                    return
+                self._pause(0.2 * 2**failures, should_stop)
             try:
                 applied = self._apply(event, delivery, handler)
             except (OperationalError, InterfaceError) as exc:
-                # The database, not the message: wait for it, however long it takes.
-                db_backoff = min(MAX_BACKOFF_SECONDS, max(0.5, db_backoff * 2))
-                log.warning("database unavailable while applying %s (%s); retrying in %.1fs", delivery, exc, db_backoff)
-                close_old_connections()
-                self._pause(db_backoff, should_stop)
+                db_backoff = self._wait_for_database(exc, db_backoff, should_stop)
                 continue
-            except Exception as exc:
-                failures += 1
-                if failures >= self.attempts:
-                    log.exception("%s %s failed %d times; dead-lettering", event.type, delivery, failures)
-                    self._dead_letter(message, delivery, f"handler failed: {exc!r}", should_stop)
-                    return
-                self._pause(0.2 * 2**failures, should_stop)
+            except Exception as exc:  # noqa: BLE001 - whatever a handler raises is retried, then dead-lettered
+                log.warning("%s %s: handler failed (%r)", event.type, delivery, exc, exc_info=True)
+                failures, last_error = failures + 1, exc
                 continue
             self._log_event(event, delivery, applied)
             return
 
     def _apply(self, event: EventEnvelope, delivery: Delivery, handler: Handler) -> bool:
-        """The handler's effect and the processed-event row, in one transaction."""
+        """The handler's effect and the processed-event row, together (one savepoint).
+
+        Returns False, doing nothing, for an event already processed (a redelivery).
+        """
         with transaction.atomic():
-            _, created = ProcessedEvent.objects.get_or_create(
+            if ProcessedEvent.objects.filter(event_id=event.id).exists():
+                return False
+            ProcessedEvent.objects.create(
                 event_id=event.id,
-                defaults={
-                    "event_type": event.type.value,
-                    "topic": delivery.topic,
-                    "partition": delivery.partition,
-                    "offset": delivery.offset,
-                },
+                event_type=event.type.value,
+                topic=delivery.topic,
+                partition=delivery.partition,
+                offset=delivery.offset,
             )
-            if created:
-                handler(event, delivery)
-        return created
+            handler(event, delivery)
+        return True
+
+    def _wait_for_database(self, exc: Exception, backoff: float, should_stop: Callable[[], bool]) -> float:
+        """The database, not the message, failed: wait (doubling, up to 30 s) and reconnect.
+        Returns the next backoff. However long the outage, no message is skipped."""
+        backoff = min(MAX_BACKOFF_SECONDS, max(0.5, backoff * 2))
+        log.warning("database unavailable (%s); retrying in %.1fs", exc, backoff)
+        close_old_connections()
+        self._pause(backoff, should_stop)
+        return backoff
+
+    def _stored(self, message: Message) -> None:
+        self.consumer.store_offsets(message=message)
+        self._uncommitted = True
 
     # -- dead letters ------------------------------------------------------------------------
 

@@ -14,9 +14,17 @@ from servicekit.testing import FakeMessage, make_event
 pytestmark = pytest.mark.django_db
 
 
-class NoBroker:
-    """The loop's Kafka clients are not used by ``handle`` for valid events."""
+class OffsetRecorder:
+    """Stands in for the Kafka consumer: valid events only ever have their offsets stored."""
 
+    def __init__(self):
+        self.stored = []
+
+    def store_offsets(self, message):
+        self.stored.append(message.offset())
+
+
+class NoBroker:
     def __getattr__(self, name):
         raise AssertionError(f"unexpected Kafka call: {name}")
 
@@ -24,11 +32,26 @@ class NoBroker:
 @pytest.fixture
 def consumer():
     return EventConsumer(group="consumer_service", topics=["post_events"], handlers=HANDLERS,
-                         consumer=NoBroker(), producer=NoBroker())  # fmt: skip
+                         consumer=OffsetRecorder(), producer=NoBroker())  # fmt: skip
+
+
+def message(event, offset=0):
+    return FakeMessage(event.to_json(), topic=event.topic.value, offset=offset)
 
 
 def deliver(consumer, event, offset=0):
-    consumer.handle(FakeMessage(event.to_json(), topic=event.topic.value, offset=offset), lambda: False)
+    consumer.handle_batch([message(event, offset)], lambda: False)
+
+
+def test_a_batch_is_applied_in_order_with_offsets_stored_after_commit(consumer):
+    user = uuid.uuid4()
+    post = make_event("post.created", user_id=user)
+    batch = [post, make_event("note.created", user_id=user), post, make_event("post.deleted", user_id=user,
+             subject=post.subject)]  # fmt: skip
+    consumer.handle_batch([message(e, offset) for offset, e in enumerate(batch)], lambda: False)
+    assert consumer.consumer.stored == [0, 1, 2, 3]
+    summary = UserActivity.objects.get(user_id=user)
+    assert (summary.posts, summary.notes, summary.events_seen) == (0, 1, 3)  # the repeat is skipped
 
 
 def test_every_event_is_stored_with_its_origin(consumer):
