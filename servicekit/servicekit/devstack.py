@@ -56,7 +56,7 @@ SERVICES = (
 )
 
 #: Process commands, as run in the service's directory (docker-compose.yml runs these too).
-WEB_COMMAND = "gunicorn config.wsgi:application --bind {bind} --workers {workers} --graceful-timeout 10 --timeout 30"
+WEB_COMMAND = "gunicorn config.wsgi:application --config python:servicekit.gunicorn_conf"
 RELAY_COMMAND = "python manage.py relay_outbox"
 CONSUMER_COMMAND = "python manage.py consume_events"
 
@@ -105,14 +105,11 @@ def port_of(spec: ServiceSpec, env: dict[str, str]) -> int:
 
 def stack_processes(env: dict[str, str]) -> list[StackProcess]:
     """Every long-running process of the stack (web, relays, consumers), with its environment."""
-    workers = env.get("WEB_CONCURRENCY", "2")
     processes = []
     for spec in SERVICES:
         own = service_env(spec, env)
-        bind = f"127.0.0.1:{port_of(spec, env)}"
-        processes.append(
-            StackProcess(f"web-{spec.short}", spec, _argv(WEB_COMMAND.format(bind=bind, workers=workers)), own)
-        )
+        web = [*_argv(WEB_COMMAND), f"--bind=127.0.0.1:{port_of(spec, env)}"]
+        processes.append(StackProcess(f"web-{spec.short}", spec, web, own))
         if spec.relay:
             processes.append(StackProcess(f"relay-{spec.short}", spec, _argv(RELAY_COMMAND), own))
         if spec.consumer:

@@ -603,8 +603,6 @@ def test_web_service_is_published_on_its_design_port(dir_name: str) -> None:
     bind = next(a for a in command_of(svc) if a.startswith("--bind"))
     container_port = int(bind.rsplit(":", 1)[1])
     assert host_ports(svc) == [(WEB_PORTS[dir_name], container_port)], f"{name}: ports {svc.get('ports')}"
-    raw_command = compose_raw()["services"][name]["command"]
-    assert any(a.startswith("--workers=${WEB_CONCURRENCY") for a in raw_command), f"{name}: workers from .env"
     probe = " ".join(svc["healthcheck"]["test"])
     assert f":{container_port}/readyz" in probe or f":{container_port}/healthz" in probe, probe
 
@@ -737,3 +735,24 @@ def test_kafka_is_a_single_kraft_node_with_two_listeners_and_a_volume() -> None:
     assert re.search(r"kafka-(broker-api-versions|topics|cluster)\.sh .*--bootstrap-server", probe), (
         "an API-level healthcheck (a Kafka client request), not a port probe"
     )
+
+
+def test_compose_runs_exactly_what_make_run_runs() -> None:
+    """Every process of `make run` (servicekit.devstack's table) runs in compose with the same
+    command, in the same service's image; only the listen address differs."""
+    from servicekit import devstack
+
+    def normalized(argv: list[str]) -> list[str]:
+        program = Path(argv[0]).name
+        program = "python" if program.startswith("python") else program
+        return [program, *(a for a in argv[1:] if not a.startswith("--bind"))]
+
+    compose_commands = {
+        (service_dir_of(svc), tuple(normalized(command_of(svc))))
+        for svc in app_services().values()
+        if not is_one_shot(svc)
+    }
+    stack = devstack.stack_processes({})
+    for process in stack:
+        assert (process.service.directory, tuple(normalized(process.argv))) in compose_commands, process.name
+    assert len(compose_commands) == len(stack), "compose runs a long-running process make run does not"

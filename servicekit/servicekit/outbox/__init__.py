@@ -6,6 +6,7 @@ producing service's own database.
 
 from __future__ import annotations
 
+import datetime
 import json
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,15 @@ if TYPE_CHECKING:
 NOTIFY_CHANNEL = "servicekit_outbox"
 
 
+class EventDataEncoder(DjangoJSONEncoder):
+    """Datetimes as the APIs show them (microseconds, ``Z``), so ``data`` matches the API."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, datetime.datetime):
+            return o.isoformat().replace("+00:00", "Z")
+        return super().default(o)
+
+
 def emit(
     event_type: EventType, *, subject: uuid.UUID | str, user_id: uuid.UUID | str, data: dict[str, Any]
 ) -> OutboxEvent:
@@ -30,7 +40,7 @@ def emit(
 
     Must be called inside ``transaction.atomic``: the event is committed with the change
     or rolled back with it, never one without the other. ``data`` may hold UUIDs and
-    datetimes (encoded as Django's JSON encoder does).
+    datetimes (encoded as the APIs show them).
     """
     from servicekit.outbox.models import OutboxEvent
 
@@ -42,7 +52,7 @@ def emit(
         type=event_type,
         subject=str(subject),
         userid=str(user_id),
-        data=json.loads(json.dumps(data, cls=DjangoJSONEncoder)),
+        data=json.loads(json.dumps(data, cls=EventDataEncoder)),
     )
     row = OutboxEvent.objects.create(
         event_id=envelope.id,

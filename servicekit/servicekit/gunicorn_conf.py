@@ -1,0 +1,15 @@
+"""gunicorn settings for every web service, from the environment (`make run` and compose
+both run ``gunicorn config.wsgi:application --config python:servicekit.gunicorn_conf``).
+"""
+
+import os
+
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 10
+# Load the app once in the master: workers share its memory pages (copy-on-write).
+preload_app = True
+# Worker heartbeats on a tmpfs, not a container's (possibly slow or read-only) disk.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# Requests are logged by servicekit.http.RequestLogMiddleware, once, in the app's format.
+accesslog = None
