@@ -10,6 +10,6 @@ graceful_timeout = 10
 # Load the app once in the master: workers share its memory pages (copy-on-write).
 preload_app = True
 # Worker heartbeats on a tmpfs, not a container's (possibly slow or read-only) disk.
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - gunicorn's own advice
 # Requests are logged by servicekit.http.RequestLogMiddleware, once, in the app's format.
 accesslog = None
