@@ -38,18 +38,13 @@ class Caller:
         self.client.credentials(**bearer(mint_access_token(self.id)))
 
 
-@pytest.mark.django_db
-class OwnedResourceContract:
+class ResourceApi:
+    """What both contracts know of the resource under test, and how to call it."""
+
     url: ClassVar[str]
     model: ClassVar[type[Model]]
     #: A valid create body: every required field (``title`` first) and the others.
     payload: ClassVar[dict[str, str]]
-    #: Fields PUT and POST must have.
-    required: ClassVar[tuple[str, ...]] = ("title",)
-    #: The free-text field limited by MAX_TEXT_BYTES.
-    text_field: ClassVar[str]
-
-    # -- helpers -----------------------------------------------------------------------
 
     @pytest.fixture
     def alice(self) -> Caller:
@@ -70,6 +65,14 @@ class OwnedResourceContract:
 
     def detail(self, obj: dict[str, Any] | str) -> str:
         return f"{self.url}{obj['id'] if isinstance(obj, dict) else obj}/"
+
+
+@pytest.mark.django_db
+class OwnedResourceContract(ResourceApi):
+    #: Fields PUT and POST must have.
+    required: ClassVar[tuple[str, ...]] = ("title",)
+    #: The free-text field limited by MAX_TEXT_BYTES.
+    text_field: ClassVar[str]
 
     @staticmethod
     def assert_error(response: Any, status: int) -> dict[str, Any]:
@@ -253,6 +256,10 @@ class OwnedResourceContract:
         for method in ("get", "put", "patch", "delete"):
             self.assert_error(getattr(alice.client, method)(f"{self.url}{bad_id}/"), 404)
 
+    def test_missing_trailing_slash_is_404_json_not_a_redirect(self, alice: Caller) -> None:
+        self.assert_error(alice.client.post(self.url.rstrip("/"), self.payload, format="json"), 404)
+        assert not self.model.objects.exists()
+
     def test_method_not_allowed_is_405_json(self, alice: Caller) -> None:
         self.assert_error(alice.client.put(self.url, self.payload, format="json"), 405)
         self.assert_error(alice.client.delete(self.url), 405)
@@ -313,27 +320,14 @@ class OwnedResourceContract:
 
 
 @pytest.mark.django_db
-class OwnedResourceEventsContract:
-    """Events of a per-user resource service: produced through the outbox, and its reaction
-    to ``user.deleted`` (consumed from ``user_events`` through the real loop)."""
+class OwnedResourceEventsContract(ResourceApi):
+    """Events of a per-user resource service: produced through the outbox, published by
+    the relay (through faults and with several relays), and the service's reaction to
+    ``user.deleted`` (consumed from ``user_events`` through the real loop)."""
 
-    url: ClassVar[str]
-    model: ClassVar[type[Model]]
-    payload: ClassVar[dict[str, str]]
     topic: ClassVar[str]
     #: "post" / "note": the event type prefix.
     name: ClassVar[str]
-
-    @pytest.fixture
-    def alice(self) -> Caller:
-        from rest_framework.test import APIClient
-
-        return Caller(APIClient)
-
-    def create(self, caller: Caller, **overrides: Any) -> dict[str, Any]:
-        response = caller.client.post(self.url, {**self.payload, **overrides}, format="json")
-        assert response.status_code == 201, response.content[:500]
-        return response.json()
 
     def outbox_ids(self) -> set[str]:
         from servicekit.outbox.models import OutboxEvent
@@ -357,6 +351,24 @@ class OwnedResourceEventsContract:
         created, updated, deleted = (m.envelope["data"] for m in messages)
         assert created == obj  # the public representation, as the API showed it
         assert updated["title"] == "Changed" and deleted == {"id": obj["id"]}
+
+    def test_published_rows_are_pruned_after_the_retention_and_pending_ones_never(self, alice: Caller) -> None:
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from servicekit.outbox.models import OutboxEvent
+        from servicekit.outbox.relay import OutboxRelay
+
+        for i in range(3):
+            self.create(alice, title=f"t{i}")
+        old, recent, pending = OutboxEvent.objects.order_by("id")
+        long_ago = timezone.now() - timedelta(days=30)
+        OutboxEvent.objects.filter(id=old.id).update(published_at=long_ago, created_at=long_ago)
+        OutboxEvent.objects.filter(id=recent.id).update(published_at=timezone.now())
+        OutboxEvent.objects.filter(id=pending.id).update(created_at=long_ago)
+        assert OutboxRelay(producer=object()).prune() == 1
+        assert set(OutboxEvent.objects.values_list("id", flat=True)) == {recent.id, pending.id}
 
     def test_failed_writes_emit_nothing(self, alice: Caller) -> None:
         alice.client.post(self.url, {"title": ""}, format="json")
@@ -457,6 +469,45 @@ class OwnedResourceEventsContract:
         assert [m.value for m in sorted(letters, key=lambda m: int(m.headers["dlq.origin.offset"]))] == [
             v or b"" for _, v in poison
         ]
+
+    def test_two_relays_publish_each_row_once_and_keep_each_key_in_order(
+        self, alice: Caller, kafka: Any, transactional_db: Any
+    ) -> None:
+        import signal
+        import subprocess
+        import time
+
+        from servicekit.outbox.models import OutboxEvent
+        from servicekit.testing import events_on, manage_py
+
+        objects = [
+            alice.client.post(self.url, {**self.payload, "title": f"t{i}"}, format="json").json() for i in range(40)
+        ]
+        for round_ in range(5):  # several events per key, interleaved across keys
+            for obj in objects:
+                alice.client.patch(f"{self.url}{obj['id']}/", {"title": f"round {round_}"}, format="json")
+        expected = list(OutboxEvent.objects.order_by("id").values_list("event_id", "key"))
+        env = {"OUTBOX_BATCH_SIZE": "7"}
+        relays = [
+            manage_py("relay_outbox", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)
+        ]
+        try:
+            deadline = time.monotonic() + 90
+            while OutboxEvent.objects.filter(published_at__isnull=True).exists():
+                assert time.monotonic() < deadline, "relays did not publish everything"
+                time.sleep(0.05)
+        finally:
+            for relay in relays:
+                relay.send_signal(signal.SIGTERM)
+            assert [relay.wait(20) for relay in relays] == [0, 0]
+        messages = events_on(self.topic, {str(event_id) for event_id, _ in expected})
+        ours = [m for m in messages if m.key in {key for _, key in expected}]
+        assert len(ours) == len(expected)  # no row published twice
+        on_topic: dict[str, list[str]] = {}
+        for message in sorted(ours, key=lambda m: (m.partition, m.offset)):
+            on_topic.setdefault(message.key, []).append(message.envelope["id"])
+        for key in {key for _, key in expected}:
+            assert on_topic[key] == [str(event_id) for event_id, k in expected if k == key]  # committed order
 
 
 def settings_service_name() -> str:

@@ -134,6 +134,9 @@ def build_settings(
             "django.middleware.clickjacking.XFrameOptionsMiddleware",
         ],
         "ROOT_URLCONF": "config.urls",
+        # An API answers a missing slash with 404, not a redirect that drops a POST body
+        # (or, with DEBUG, a 500).
+        "APPEND_SLASH": False,
         "WSGI_APPLICATION": "config.wsgi.application",
         "TEMPLATES": [
             {
