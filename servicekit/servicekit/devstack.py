@@ -130,10 +130,10 @@ def prepare(env: dict[str, str]) -> None:
     manage(SERVICES[0], env, "ensure_topics", "--timeout", "60")
 
 
-def wait_ready(env: dict[str, str], timeout: float = 120.0) -> float:
-    """Seconds until every web server's ``/readyz`` answers 200. Raises TimeoutError."""
+def wait_ready(env: dict[str, str], timeout: float = 120.0, specs: tuple[ServiceSpec, ...] = SERVICES) -> float:
+    """Seconds until the web servers of ``specs`` answer 200 on ``/readyz``. Raises TimeoutError."""
     started = time.monotonic()
-    pending = {spec.short: f"http://127.0.0.1:{port_of(spec, env)}/readyz" for spec in SERVICES}
+    pending = {spec.short: f"http://127.0.0.1:{port_of(spec, env)}/readyz" for spec in specs}
     while pending:
         for name, url in list(pending.items()):
             try:
