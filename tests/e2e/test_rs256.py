@@ -43,7 +43,7 @@ def rs256_services(tmp_path_factory):
             if process.name in wanted:
                 child_env = {**process.env, **wanted[process.name]}
                 started.append(
-                    subprocess.Popen(  # noqa: S603 - our own command table
+                    subprocess.Popen(
                         process.argv,
                         cwd=process.cwd,
                         env=child_env,
