@@ -9,9 +9,14 @@ From Python::
     with EmbeddedBroker(topics={"user_events": 3}) as broker:  # a free port, chosen here
         producer = Producer({"bootstrap.servers": broker.bootstrap_servers, **EMBEDDED_PRODUCER_TUNING})
 
-As a foreground process (what ``make run`` puts under the supervisor)::
+As a foreground process, for a broker of your own next to the services::
 
     python -m servicekit.embedded_broker --port 9092 --topic user_events:3
+
+(``make run`` starts one in-process through ``servicekit.devstack``; the tests through the
+``kafka_broker`` fixture. Both apply the tuning below through the ``KAFKA_*`` settings:
+session timeout 6 s, idempotence off; producers keep auto-create on, so that after a restart
+the relays re-create what the broker forgot rather than wait.)
 
 Tansu 0.6.0 behaviours that code using it must allow for (measured with confluent-kafka 2.16):
 
