@@ -26,15 +26,17 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, transaction
 
-from servicekit.events import EventEnvelope, EventType, InvalidEvent
+from servicekit.events import EventEnvelope, EventType
 from servicekit.heartbeat import Heartbeat
 from servicekit.inbox.models import ProcessedEvent
-from servicekit.kafka import OutgoingMessage, consumer_config, producer_config, publish
+from servicekit.kafka import UNPUBLISHABLE, OutgoingMessage, consumer_config, producer_config, publish
 
 log = logging.getLogger("servicekit.consumer")
 
 COMMIT_INTERVAL_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
+#: PostgreSQL deadlock_detected and serialization_failure: retry, nothing is down.
+TRANSIENT_PGCODES = {"40P01", "40001"}
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,11 @@ class EventConsumer:
                         except Exception as exc:  # noqa: BLE001 - its savepoint is rolled back; handled alone
                             stop_at, error = index, exc
                             break
+                    if transaction.get_connection().needs_rollback:
+                        # A savepoint could not be rolled back (the connection broke under the
+                        # handler): leaving the block would roll everything back silently, and
+                        # the offsets below must not be stored for it.
+                        raise OperationalError("the transaction was marked for rollback")
             except (OperationalError, InterfaceError) as exc:
                 db_backoff = self._wait_for_database(exc, db_backoff, should_stop)
                 continue
@@ -162,7 +169,7 @@ class EventConsumer:
         delivery = Delivery(message.topic(), message.partition(), message.offset())
         try:
             event = EventEnvelope.from_json(message.value())
-        except InvalidEvent:
+        except Exception:  # noqa: BLE001 - whatever fails to parse is dead-lettered by handle()
             return None, delivery, None
         return event, delivery, self.handlers.get(event.type)
 
@@ -177,7 +184,7 @@ class EventConsumer:
         delivery = Delivery(message.topic(), message.partition(), message.offset())
         try:
             event = EventEnvelope.from_json(message.value())
-        except InvalidEvent as exc:
+        except Exception as exc:  # noqa: BLE001 - InvalidEvent, or anything else a value can cause
             self._dead_letter(message, delivery, f"invalid event: {exc}", should_stop)
             return
         handler = self.handlers.get(event.type)
@@ -224,7 +231,12 @@ class EventConsumer:
 
     def _wait_for_database(self, exc: Exception, backoff: float, should_stop: Callable[[], bool]) -> float:
         """The database, not the message, failed: wait (doubling, up to 30 s) and reconnect.
-        Returns the next backoff. However long the outage, no message is skipped."""
+        Returns the next backoff. However long the outage, no message is skipped. A deadlock
+        or serialization failure (two consumers' batches crossing) is retried at once."""
+        if getattr(exc.__cause__, "pgcode", None) in TRANSIENT_PGCODES:
+            log.info("transaction conflict (%s); retrying", exc.__cause__.pgcode)
+            self._pause(0.05, should_stop)
+            return backoff
         backoff = min(MAX_BACKOFF_SECONDS, max(0.5, backoff * 2))
         log.warning("database unavailable (%s); retrying in %.1fs", exc, backoff)
         close_old_connections()
@@ -250,6 +262,11 @@ class EventConsumer:
         outgoing = OutgoingMessage(self.dead_letter_topic, message.key(), message.value() or b"", headers)
         backoff = 0.0
         while (err := publish(self.producer, [outgoing], timeout=self.delivery_timeout)[0]) is not None:
+            if err.code() in UNPUBLISHABLE and outgoing.value:
+                # Too large for the dead-letter topic too: keep the record of it, not the value.
+                outgoing.value = b""
+                outgoing.headers.append(("dlq.value.dropped", str(err).encode()[:1000]))
+                continue
             backoff = min(MAX_BACKOFF_SECONDS, max(0.5, backoff * 2))
             log.warning("dead-letter publish of %s failed (%s); retrying in %.1fs", delivery, err, backoff)
             self._pause(backoff, should_stop)

@@ -370,6 +370,31 @@ class OwnedResourceEventsContract(ResourceApi):
         assert OutboxRelay(producer=object()).prune() == 1
         assert set(OutboxEvent.objects.values_list("id", flat=True)) == {recent.id, pending.id}
 
+    def test_an_event_the_broker_refuses_is_parked_and_holds_back_only_its_key(self, alice: Caller, kafka: Any) -> None:
+        from servicekit.outbox.models import OutboxEvent
+        from servicekit.outbox.relay import OutboxRelay
+        from servicekit.testing import events_on
+
+        stuck = self.create(alice, title="stuck")
+        row = OutboxEvent.objects.get(key=stuck["id"])
+        row.payload["data"]["title"] = "x" * 1_100_000  # over the broker's message size limit
+        row.save()
+        alice.client.patch(f"{self.url}{stuck['id']}/", {"title": "after"}, format="json")
+        fine = self.create(alice, title="fine")
+        relay = OutboxRelay()
+        relay.relay_batch()
+        relay.relay_batch()
+        states = {r.event_type + " " + r.key: (r.published_at is not None, r.parked_at is not None)
+                  for r in OutboxEvent.objects.all()}  # fmt: skip
+        assert states == {
+            f"{self.name}.created {stuck['id']}": (False, True),  # parked, with its error
+            f"{self.name}.updated {stuck['id']}": (False, False),  # waits behind it, in order
+            f"{self.name}.created {fine['id']}": (True, False),  # everything else flows
+        }
+        assert "MSG_SIZE_TOO_LARGE" in OutboxEvent.objects.get(parked_at__isnull=False).last_error
+        fine_id = str(OutboxEvent.objects.get(key=fine["id"]).event_id)
+        assert [m.envelope["id"] for m in events_on(self.topic, {fine_id})] == [fine_id]
+
     def test_failed_writes_emit_nothing(self, alice: Caller) -> None:
         alice.client.post(self.url, {"title": ""}, format="json")
         alice.client.patch(f"{self.url}{uuid.uuid4()}/", {"title": "x"}, format="json")

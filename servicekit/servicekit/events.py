@@ -60,7 +60,7 @@ def utc_now_rfc3339() -> str:
 
 def encode_envelope(doc: dict[str, Any]) -> bytes:
     """The bytes of a message value: compact JSON, keys sorted."""
-    return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
 
 
 class InvalidEvent(ValueError):
@@ -121,9 +121,11 @@ class EventEnvelope:
         try:
             uuid.UUID(text["id"])
             uuid.UUID(text["userid"])
-            datetime.fromisoformat(text["time"].replace("Z", "+00:00"))
+            when = datetime.fromisoformat(text["time"].replace("Z", "+00:00"))
         except ValueError as exc:
             raise InvalidEvent(f"malformed attribute: {exc}") from None
+        if when.tzinfo is None:
+            raise InvalidEvent("time has no UTC offset (RFC 3339 requires one)")
         data = doc.get("data", {})
         if not isinstance(data, dict):
             raise InvalidEvent("data must be a JSON object")
@@ -145,6 +147,6 @@ class EventEnvelope:
             raise InvalidEvent("empty message")
         try:
             doc = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InvalidEvent(f"not JSON: {exc}") from None
+        except (ValueError, RecursionError) as exc:  # bad bytes, bad JSON, absurd nesting or numbers
+            raise InvalidEvent(f"not JSON: {exc.__class__.__name__}: {str(exc)[:200]}") from None
         return cls.from_dict(doc)

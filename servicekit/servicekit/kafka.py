@@ -117,6 +117,17 @@ def broker_reachable(timeout: float = 2.0) -> None:
     AdminClient(_common()).list_topics(timeout=timeout)
 
 
+#: Errors no retry can fix: the message itself is refused (size, format).
+UNPUBLISHABLE = frozenset(
+    {
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError.INVALID_RECORD,
+        KafkaError.RECORD_LIST_TOO_LARGE,
+        KafkaError._INVALID_ARG,
+    }
+)
+
+
 @dataclass
 class OutgoingMessage:
     topic: str
@@ -133,10 +144,12 @@ def publish(producer: Producer, messages: Iterable[OutgoingMessage], *, timeout:
     """Sends ``messages`` in order and waits for every acknowledgement.
 
     Returns one entry per message: ``None`` when the broker acknowledged it, else the
-    error. A message still unacknowledged after ``timeout`` is reported as failed.
+    error. A message still unacknowledged after ``timeout`` is reported as failed. One
+    the client refuses outright (see :data:`UNPUBLISHABLE`) holds back the rest of its key.
     """
     messages = list(messages)
     results: list[KafkaError | None] = [KafkaError(KafkaError._TIMED_OUT)] * len(messages)
+    refused_keys: set[str | bytes | None] = set()
 
     def acked(index: int):
         def callback(err: KafkaError | None, _msg: Message) -> None:
@@ -145,6 +158,9 @@ def publish(producer: Producer, messages: Iterable[OutgoingMessage], *, timeout:
         return callback
 
     for index, message in enumerate(messages):
+        if message.key in refused_keys:  # keep the key's order: nothing after a refused one
+            results[index] = KafkaError(KafkaError._PREV_IN_PROGRESS, "held back: an earlier event of its key failed")
+            continue
         while True:
             try:
                 producer.produce(
@@ -157,6 +173,10 @@ def publish(producer: Producer, messages: Iterable[OutgoingMessage], *, timeout:
                 break
             except BufferError:  # local queue full: let deliveries drain, then retry
                 producer.poll(0.1)
+            except KafkaException as exc:  # refused before sending (too large, invalid): no retry helps
+                results[index] = exc.args[0]
+                refused_keys.add(message.key)
+                break
     remaining = producer.flush(timeout)
     if remaining:
         log.warning("%d message(s) not acknowledged within %.1fs", remaining, timeout)

@@ -55,3 +55,13 @@ def test_topics_keys_and_dead_letter_topics():
 def test_poison_messages_are_invalid_events(raw):
     with pytest.raises(InvalidEvent):
         EventEnvelope.from_json(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"[" * 100_000, b'{"n": ' + b"9" * 5000 + b"}", json.dumps(envelope(time="2026-11-22T10:00:00")).encode()],
+    ids=["deep-nesting", "huge-number", "naive-time"],
+)
+def test_pathological_values_are_invalid_events_not_crashes(raw):
+    with pytest.raises(InvalidEvent):
+        EventEnvelope.from_json(raw)

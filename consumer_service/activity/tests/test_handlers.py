@@ -107,3 +107,32 @@ def test_each_processed_event_is_logged_as_one_readable_line(consumer, caplog):
     assert line.startswith(f"note.created user={event.userid} subject={event.subject} note_events[0]@42 lag=")
     assert line.endswith("ms")
     assert record.event_id == event.id and record.offset == 42
+
+
+@pytest.mark.django_db(transaction=True)  # the handler breaks the connection: no test-wide transaction
+def test_offsets_are_never_stored_for_a_batch_that_was_rolled_back(consumer):
+    """A handler whose connection dies and that then raises something else: Django can only
+    mark the transaction for rollback. The batch must be retried, not reported as done."""
+    from django.db import connection
+
+    from servicekit.inbox.models import ProcessedEvent
+
+    broke = []
+
+    def breaks_its_connection_once(event, delivery):
+        if event.id == events[1].id and not broke:  # after the first event went in, uncommitted
+            broke.append(event.id)
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+            except Exception:  # noqa: BLE001, S110 - swallowed on purpose, as a buggy handler might
+                pass
+            raise RuntimeError("a bug after the connection died")
+        HANDLERS[event.type](event, delivery)
+
+    events = [make_event("post.created") for _ in range(3)]
+    consumer.handlers = dict.fromkeys(EventType, breaks_its_connection_once)
+    consumer.handle_batch([message(e, offset) for offset, e in enumerate(events)], lambda: False)
+    assert broke
+    assert ProcessedEvent.objects.filter(event_id__in=[e.id for e in events]).count() == 3
+    assert sorted(consumer.consumer.stored) == [0, 1, 2]  # each stored once, after its commit

@@ -16,15 +16,23 @@ class OutboxEvent(models.Model):
     payload = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)
     published_at = models.DateTimeField(null=True, blank=True)
+    # Set when the broker can never take this event (too large, invalid); the rest of its
+    # key waits behind it until an operator retries it (admin action) or deletes the row.
+    parked_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
 
     class Meta:
         indexes = [
             # The relay's scan: unpublished rows in order. Partial, so it stays small.
-            models.Index(fields=["id"], name="outbox_pending_idx", condition=models.Q(published_at__isnull=True)),
+            models.Index(
+                fields=["id"],
+                name="outbox_pending_idx",
+                condition=models.Q(published_at__isnull=True, parked_at__isnull=True),
+            ),
             models.Index(fields=["published_at"], name="outbox_published_idx"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.event_type} {self.key} ({'published' if self.published_at else 'pending'})"
+        state = "published" if self.published_at else "parked" if self.parked_at else "pending"
+        return f"{self.event_type} {self.key} ({state})"

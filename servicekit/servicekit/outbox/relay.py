@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from servicekit.events import encode_envelope
 from servicekit.heartbeat import Heartbeat
-from servicekit.kafka import OutgoingMessage, cloudevent_headers, producer_config, publish
+from servicekit.kafka import UNPUBLISHABLE, OutgoingMessage, cloudevent_headers, producer_config, publish
 from servicekit.outbox import NOTIFY_CHANNEL
 from servicekit.outbox.models import OutboxEvent
 
@@ -58,7 +58,7 @@ class CommitListener:
     def wait(self, timeout: float) -> None:
         try:
             self._connect()
-        except DatabaseError as exc:  # pragma: no cover - the database is down: poll
+        except Exception as exc:  # noqa: BLE001 - psycopg2's errors are not Django's: whatever fails, poll
             log.warning("LISTEN unavailable (%s); polling", exc)
         if self._conn is None:
             time.sleep(timeout)
@@ -97,9 +97,9 @@ class OutboxRelay:
         Without ``SKIP LOCKED`` (SQLite) there is a single relay and no long transaction:
         SQLite would block every writer while the relay waits on the broker.
         """
-        pending = OutboxEvent.objects.filter(published_at__isnull=True).order_by("id")
+        pending = OutboxEvent.objects.filter(published_at__isnull=True, parked_at__isnull=True).order_by("id")
         if not connection.features.has_select_for_update_skip_locked:
-            yield list(pending[: self.batch_size])
+            yield self._without_keys_held_elsewhere(list(pending[: self.batch_size]))
             return
         with transaction.atomic():
             rows = list(pending.select_for_update(skip_locked=True)[: self.batch_size])
@@ -109,8 +109,8 @@ class OutboxRelay:
     def _without_keys_held_elsewhere(rows: list[OutboxEvent]) -> list[OutboxEvent]:
         """Drops rows whose key has an older unpublished row that this relay did not claim.
 
-        That row is being published by another relay; ours must wait for it to keep the
-        key's order. They stay pending and are claimed again on a later pass.
+        That row is being published by another relay, or is parked; ours must wait for it to
+        keep the key's order. They stay pending and are claimed again on a later pass.
         """
         if not rows:
             return rows
@@ -145,7 +145,13 @@ class OutboxRelay:
             with transaction.atomic():
                 OutboxEvent.objects.filter(id__in=acked).update(published_at=now)
                 for row, err in failed:
-                    OutboxEvent.objects.filter(id=row.id).update(attempts=row.attempts + 1, last_error=str(err)[:2000])
+                    parked = now if err.code() in UNPUBLISHABLE else None
+                    if parked:
+                        log.error("outbox: %s %s can never be published (%s); parked, its key waits",
+                                  row.event_type, row.event_id, err)  # fmt: skip
+                    OutboxEvent.objects.filter(id=row.id).update(
+                        attempts=row.attempts + 1, last_error=str(err)[:2000], parked_at=parked
+                    )
         if failed:
             log.warning("outbox: %d published, %d failed (%s)", len(acked), len(failed), failed[0][1])
             self._replace_producer()
@@ -190,7 +196,7 @@ class OutboxRelay:
                 close_old_connections()
                 self.listener.close()
                 published, failed = 0, 1
-            if failed:
+            if failed and not published:
                 # Broker or database down: back off (with jitter), keep the rows pending.
                 backoff = min(MAX_BACKOFF_SECONDS, max(0.5, backoff * 2))
                 self._sleep(backoff * random.uniform(0.8, 1.2), should_stop)
