@@ -235,8 +235,17 @@ class OwnedResourceContract(ResourceApi):
 
     @pytest.mark.parametrize(
         "raw",
-        [b'{"title": ', b"[1, 2]", b'"text"', b"null", b"\xff\xfe garbage", b"{" * 5000],
-        ids=["truncated", "list", "string", "null", "not-utf8", "deep"],
+        [
+            b'{"title": ',
+            b"[1, 2]",
+            b'"text"',
+            b"null",
+            b"\xff\xfe garbage",
+            b"{" * 5000,
+            b"[" * 100_000,
+            b'{"title": ' + b"9" * 5000 + b"}",
+        ],
+        ids=["truncated", "list", "string", "null", "not-utf8", "deep-objects", "deep-arrays", "huge-number"],
     )
     def test_malformed_json_is_400(self, alice: Caller, raw: bytes) -> None:
         self.assert_error(alice.client.generic("POST", self.url, raw, content_type="application/json"), 400)
@@ -395,6 +404,39 @@ class OwnedResourceEventsContract(ResourceApi):
         fine_id = str(OutboxEvent.objects.get(key=fine["id"]).event_id)
         assert [m.envelope["id"] for m in events_on(self.topic, {fine_id})] == [fine_id]
 
+    def test_concurrent_writes_to_one_object_leave_events_that_match_the_database(
+        self, alice: Caller, transactional_db: Any
+    ) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from django.db import connection
+        from rest_framework.test import APIClient
+
+        from servicekit.outbox.models import OutboxEvent
+
+        obj = self.create(alice)
+        url = f"{self.url}{obj['id']}/"
+        other = next(k for k in self.payload if k != "title")
+
+        def call(method: str, body: dict[str, str] | None = None) -> int:
+            client = APIClient()
+            client.credentials(**alice.client._credentials)
+            try:
+                return getattr(client, method)(url, body, format="json").status_code
+            finally:
+                connection.close()  # this thread's own connection
+
+        with ThreadPoolExecutor(8) as pool:
+            changes = [{"title": f"title {i}"} if i % 2 else {other: f"{other} {i}"} for i in range(16)]
+            assert set(pool.map(lambda change: call("patch", change), changes)) == {200}
+        row = self.model.objects.get(id=obj["id"])
+        last = OutboxEvent.objects.filter(key=obj["id"]).order_by("id").last()
+        assert (last.payload["data"]["title"], last.payload["data"][other]) == (row.title, getattr(row, other))
+
+        with ThreadPoolExecutor(4) as pool:
+            assert sorted(pool.map(lambda _: call("delete"), range(4))) == [204, 404, 404, 404]
+        assert OutboxEvent.objects.filter(key=obj["id"], event_type=f"{self.name}.deleted").count() == 1
+
     def test_failed_writes_emit_nothing(self, alice: Caller) -> None:
         alice.client.post(self.url, {"title": ""}, format="json")
         alice.client.patch(f"{self.url}{uuid.uuid4()}/", {"title": "x"}, format="json")
@@ -484,6 +526,9 @@ class OwnedResourceEventsContract(ResourceApi):
 
         assert not self.model.objects.filter(id__in=mine).exists()
         assert self.model.objects.filter(id=theirs).exists()
+        # The deleted user's access token is still unexpired, but writes are refused now.
+        refused = alice.client.post(self.url, self.payload, format="json")
+        assert refused.status_code == 401 and "deleted" in refused.json()["detail"]
         from servicekit.outbox.models import OutboxEvent
 
         deletes = OutboxEvent.objects.filter(event_type=f"{self.name}.deleted")

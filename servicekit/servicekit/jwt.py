@@ -21,7 +21,9 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-ASYMMETRIC_PREFIXES = ("RS", "ES", "PS", "Ed")
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+#: RSA only: the JWKS endpoint publishes RSA keys.
+RSA_ALGORITHMS = ("RS256", "RS384", "RS512")
 
 
 class JWTRole(enum.Enum):
@@ -50,11 +52,26 @@ def read_key(value: str) -> str:
     return path.read_text()
 
 
-def simple_jwt_settings(*, role: JWTRole, env: Callable[..., Any], signing_key: str) -> dict[str, Any]:
-    """``SIMPLE_JWT`` for ``role``. ``signing_key`` is the HS secret ("" in RS mode)."""
+def is_asymmetric(algorithm: str) -> bool:
+    return algorithm in RSA_ALGORITHMS
+
+
+def simple_jwt_settings(*, role: JWTRole, env: Callable[..., Any], dev_signing_key: str | None) -> dict[str, Any]:
+    """``SIMPLE_JWT`` for ``role`` from the ``JWT_*`` variables.
+
+    ``dev_signing_key`` stands in for an unset ``JWT_SIGNING_KEY`` (pass it only with
+    DEBUG on; ``None`` makes the key required). Raises ImproperlyConfigured for an
+    unsupported algorithm or a missing key.
+    """
     algorithm = env("JWT_ALGORITHM", default="HS256")
-    asymmetric = algorithm.startswith(ASYMMETRIC_PREFIXES)
-    if asymmetric:
+    if algorithm not in (*HMAC_ALGORITHMS, *RSA_ALGORITHMS):
+        supported = ", ".join((*HMAC_ALGORITHMS, *RSA_ALGORITHMS))
+        raise ImproperlyConfigured(f"JWT_ALGORITHM={algorithm!r} is not supported; use one of {supported}.")
+    if not is_asymmetric(algorithm):
+        signing_key = env("JWT_SIGNING_KEY", default="") or dev_signing_key
+        if not signing_key:
+            raise ImproperlyConfigured("JWT_SIGNING_KEY must be set when DEBUG is off (see .env.example).")
+    if is_asymmetric(algorithm):
         verifying_key = read_key(env("JWT_PUBLIC_KEY", default=""))
         if not verifying_key:
             raise ImproperlyConfigured(f"JWT_ALGORITHM={algorithm} needs JWT_PUBLIC_KEY.")

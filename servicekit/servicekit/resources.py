@@ -12,12 +12,28 @@ from typing import Any, Generic, TypeVar
 
 from django.db import transaction
 from django.db.models import Model
+from django.http import Http404
+from rest_framework.exceptions import AuthenticationFailed
 
 from servicekit.db import save_changes
 from servicekit.events import EventType
+from servicekit.inbox.models import DeletedUser
 from servicekit.outbox import emit
 
 M = TypeVar("M", bound=Model)
+
+
+def user_lock(user_id: uuid.UUID | str) -> None:
+    """Serialises a user's creates with the deletion of their content, until the
+    transaction ends, so that no object can slip in while the user is being deleted.
+
+    PostgreSQL: a transaction-level advisory lock on the user id. SQLite runs one write
+    transaction at a time anyway.
+    """
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [uuid.UUID(str(user_id)).int >> 65])
 
 
 def snapshot(instance: Model, fields: tuple[str, ...]) -> dict[str, Any]:
@@ -30,6 +46,10 @@ class OwnedResourceWrites(Generic[M]):
     """Create/update/delete for a model with a ``user_id`` owner, emitting events.
 
     ``fields`` are what the created/updated events carry; deletes carry the id only.
+    Updates and deletes lock the row first, so that concurrent writes to one object are
+    applied, and their events written, one after the other: each event shows the row as
+    committed, events of one object are in commit order, and a second delete finds
+    nothing (404) instead of announcing the deletion twice.
     """
 
     model: type[M]
@@ -41,27 +61,43 @@ class OwnedResourceWrites(Generic[M]):
     def _emit(self, event_type: EventType, instance: M, data: dict[str, Any]) -> None:
         emit(event_type, subject=instance.pk, user_id=instance.user_id, data=data)
 
+    def _locked(self, instance: M) -> M:
+        """The row as committed now, locked until the transaction ends; 404 if it is gone."""
+        locked = self.model.objects.select_for_update().filter(pk=instance.pk).first()
+        if locked is None:
+            raise Http404
+        return locked
+
     def create(self, **values: Any) -> M:
+        """Raises AuthenticationFailed (401) for a user this service knows is deleted."""
         with transaction.atomic():
+            user_lock(values["user_id"])
+            if DeletedUser.objects.filter(user_id=values["user_id"]).exists():
+                raise AuthenticationFailed("This account has been deleted.", code="user_deleted")
             instance = self.model.objects.create(**values)
             self._emit(self.created, instance, snapshot(instance, self.fields))
             return instance
 
     def update(self, instance: M, changes: dict[str, Any]) -> M:
         with transaction.atomic():
-            save_changes(instance, changes)
-            self._emit(self.updated, instance, snapshot(instance, self.fields))
-            return instance
+            locked = save_changes(self._locked(instance), changes)
+            self._emit(self.updated, locked, snapshot(locked, self.fields))
+            return locked
 
     def delete(self, instance: M) -> None:
         with transaction.atomic():
-            self._emit(self.deleted, instance, {"id": instance.pk})
-            instance.delete()
+            locked = self._locked(instance)
+            self._emit(self.deleted, locked, {"id": locked.pk})
+            locked.delete()
 
     def delete_all_of_user(self, user_id: uuid.UUID) -> int:
-        """Deletes every object of ``user_id``, each with its own delete event."""
+        """Deletes every object of ``user_id``, each with its own delete event, and refuses
+        the user's writes from now on (their tokens live on until they expire)."""
         with transaction.atomic():
-            instances = list(self.model.objects.filter(user_id=user_id).select_for_update())
+            user_lock(user_id)
+            DeletedUser.objects.get_or_create(user_id=user_id)
+            instances = list(self.model.objects.filter(user_id=user_id).order_by("pk").select_for_update())
             for instance in instances:
-                self.delete(instance)
+                self._emit(self.deleted, instance, {"id": instance.pk})
+                instance.delete()
             return len(instances)

@@ -172,7 +172,7 @@ def build_settings(
         "REST_FRAMEWORK": {
             "DEFAULT_AUTHENTICATION_CLASSES": [jwt_role.authentication_class],
             "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-            "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+            "DEFAULT_PARSER_CLASSES": ["servicekit.parsers.JSONParser"],
             "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
             "DEFAULT_PAGINATION_CLASS": "servicekit.pagination.Pagination",
             "DEFAULT_FILTER_BACKENDS": [
@@ -186,13 +186,7 @@ def build_settings(
             "NUM_PROXIES": env("NUM_PROXIES", default=0, cast=int),
             "PAGE_SIZE": env("PAGE_SIZE", default=20, cast=int),
         },
-        "SIMPLE_JWT": simple_jwt_settings(
-            role=jwt_role,
-            env=env,
-            signing_key=_required("JWT_SIGNING_KEY", debug=debug, dev_default=DEV_SECRET_KEY)
-            if env("JWT_ALGORITHM", default="HS256").upper().startswith("HS")
-            else "",
-        ),
+        "SIMPLE_JWT": simple_jwt_settings(role=jwt_role, env=env, dev_signing_key=DEV_SECRET_KEY if debug else None),
         "SPECTACULAR_SETTINGS": {
             "TITLE": title,
             "VERSION": "1.0.0",

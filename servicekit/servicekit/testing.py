@@ -49,7 +49,7 @@ def fake_env(values: dict[str, str]) -> Callable[..., Any]:
 
 def token_backend_for(role: JWTRole, **env: str) -> TokenBackend:
     """The TokenBackend a service with ``role`` gets from these JWT_* variables."""
-    conf = simple_jwt_settings(role=role, env=fake_env(env), signing_key=env.get("JWT_SIGNING_KEY", ""))
+    conf = simple_jwt_settings(role=role, env=fake_env(env), dev_signing_key=None)
     return TokenBackend(
         conf["ALGORITHM"],
         conf["SIGNING_KEY"],

@@ -21,7 +21,7 @@ from accounts.serializers import (
     UserUpdateSerializer,
 )
 from accounts.tokens import token_pair_for
-from servicekit.jwt import ASYMMETRIC_PREFIXES, jwks
+from servicekit.jwt import is_asymmetric, jwks
 
 DETAIL = inline_serializer("Detail", {"detail": serializers.CharField()})
 
@@ -107,6 +107,6 @@ class JWKSApi(PublicApi):
     @extend_schema(responses={200: inline_serializer("JWKS", {"keys": serializers.ListField()}), 404: DETAIL})
     def get(self, request: Request) -> Response:
         jwt = settings.SIMPLE_JWT
-        if not jwt["ALGORITHM"].startswith(ASYMMETRIC_PREFIXES):
+        if not is_asymmetric(jwt["ALGORITHM"]):
             raise Http404
         return Response(jwks(jwt["VERIFYING_KEY"], jwt["ALGORITHM"]))

@@ -51,10 +51,10 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.email
 
 
-class LoginFailure(models.Model):
-    """One failed login, counted per ``email:<address>`` and ``ip:<address>`` key."""
+class LoginAttempt(models.Model):
+    """One login attempt (in progress, or failed), per hashed email and per client address."""
 
-    key = models.CharField(max_length=300)
+    key = models.CharField(max_length=80)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

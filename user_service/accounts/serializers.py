@@ -7,6 +7,7 @@ from accounts.services import DUPLICATE_EMAIL
 
 # Longer passwords are refused before hashing: hashing huge inputs is a cheap DoS.
 PASSWORD_MAX_LENGTH = 128
+EMAIL_MAX_LENGTH = User._meta.get_field("email").max_length
 
 
 def password_field() -> serializers.CharField:
@@ -25,6 +26,8 @@ class UserSerializer(serializers.ModelSerializer):
 class UniqueEmailMixin:
     def validate_email(self, value: str) -> str:
         email = User.objects.normalize_email(value)
+        if len(email) > EMAIL_MAX_LENGTH:  # lower-casing can lengthen a string ("İ" is two code points)
+            raise serializers.ValidationError(f"Ensure this field has no more than {EMAIL_MAX_LENGTH} characters.")
         others = User.objects.filter(email=email)
         if getattr(self, "instance", None) is not None:
             others = others.exclude(pk=self.instance.pk)

@@ -10,7 +10,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from accounts.events import user_data
 from accounts.models import User
-from accounts.throttling import login_failure_record, login_failures_clear, login_throttle_check
+from accounts.throttling import login_attempt_begin, login_attempt_succeeded
 from accounts.tokens import AccountRefreshToken, TokenPair, token_pair_for
 from servicekit.db import save_changes
 from servicekit.events import EventType
@@ -40,13 +40,17 @@ def user_login(*, email: str, password: str, address: str) -> tuple[User, TokenP
     its limit, and AuthenticationFailed (401, the same body for an unknown email).
     """
     email = User.objects.normalize_email(email)
-    login_throttle_check(email=email, address=address)
+    attempt = login_attempt_begin(email=email, address=address)
     user = authenticate(email=email, password=password)
     if user is None:
-        login_failure_record(email=email, address=address)
         raise AuthenticationFailed(BAD_CREDENTIALS, code="no_active_account")
     with transaction.atomic():
-        login_failures_clear(email=email)
+        # Locked like every other write to the account, so its events keep commit order;
+        # an account deleted meanwhile cannot log in.
+        user = User.objects.select_for_update().filter(pk=user.pk, is_active=True).first()
+        if user is None:
+            raise AuthenticationFailed(BAD_CREDENTIALS, code="no_active_account")
+        login_attempt_succeeded(email=email, attempt=attempt)
         emit(EventType.USER_LOGGED_IN, subject=user.id, user_id=user.id, data=user_data(user))
         return user, token_pair_for(user)
 
@@ -89,7 +93,7 @@ def user_update(*, user: User, **fields: str) -> User:
         fields["email"] = User.objects.normalize_email(fields["email"])
     try:
         with transaction.atomic():
-            save_changes(user, fields)
+            user = save_changes(_locked(user), fields)
             emit(EventType.USER_UPDATED, subject=user.id, user_id=user.id, data=user_data(user))
             return user
     except IntegrityError:
@@ -100,5 +104,14 @@ def user_delete(*, user: User) -> None:
     """Deletes the account and announces it: post_service and note_service then delete the
     user's content. Its refresh tokens stop working at once (the user is gone)."""
     with transaction.atomic():
+        user = _locked(user)
         emit(EventType.USER_DELETED, subject=user.id, user_id=user.id, data={"id": user.id})
         user.delete()
+
+
+def _locked(user: User) -> User:
+    """The account as committed now, locked until the transaction ends (401 if deleted)."""
+    locked = User.objects.select_for_update().filter(pk=user.pk).first()
+    if locked is None:
+        raise AuthenticationFailed("No active account found for the given token.", code="no_active_account")
+    return locked

@@ -13,3 +13,14 @@ class ProcessedEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id} ({self.topic}[{self.partition}]@{self.offset})"
+
+
+class DeletedUser(models.Model):
+    """A user whose ``user.deleted`` this service has applied: their access tokens stay
+    valid until they expire, but their writes are refused (servicekit.resources)."""
+
+    user_id = models.UUIDField(primary_key=True)
+    deleted_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return str(self.user_id)

@@ -69,3 +69,24 @@ def test_emit_outside_a_transaction_is_refused(transactional_db):
 
     with pytest.raises(RuntimeError, match=r"transaction\.atomic"):
         emit(EventType.USER_UPDATED, subject="x", user_id="y", data={})
+
+
+def test_concurrent_deletes_of_an_account_announce_it_once(signup, transactional_db):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+    from rest_framework.test import APIClient
+
+    access = signup()["access"]
+
+    def delete(_):
+        client = APIClient()
+        try:
+            return client.delete("/api/users/me/", HTTP_AUTHORIZATION=f"Bearer {access}").status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(4) as pool:
+        statuses = sorted(pool.map(delete, range(4)))
+    assert statuses[0] == 204 and set(statuses[1:]) == {401}
+    assert OutboxEvent.objects.filter(event_type="user.deleted").count() == 1

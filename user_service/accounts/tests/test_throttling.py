@@ -5,7 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from accounts.models import LoginFailure
+from accounts.models import LoginAttempt
+from accounts.throttling import _key
 from conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -64,7 +65,7 @@ def test_throttle_recovers_after_the_window(api_client, make_user):
     for _ in range(3):
         login(api_client)
     assert login(api_client, password=PASSWORD).status_code == 429
-    LoginFailure.objects.update(created_at=timezone.now() - timedelta(seconds=61))
+    LoginAttempt.objects.update(created_at=timezone.now() - timedelta(seconds=61))
     assert login(api_client, password=PASSWORD).status_code == 200
 
 
@@ -81,7 +82,7 @@ def test_success_resets_the_email_count(api_client, make_user):
 def test_counter_is_shared_state_not_per_process(api_client, make_user):
     """Failures recorded by another worker (rows in the shared database) count here."""
     make_user()
-    LoginFailure.objects.bulk_create(LoginFailure(key="email:alice@example.com") for _ in range(3))
+    LoginAttempt.objects.bulk_create(LoginAttempt(key=_key("email", "alice@example.com")) for _ in range(3))
     assert login(api_client, password=PASSWORD).status_code == 429
 
 
@@ -96,3 +97,43 @@ def test_x_forwarded_for_is_ignored_without_trusted_proxies(api_client, make_use
             HTTP_X_FORWARDED_FOR=f"192.0.2.{i}",
         )
     assert login(api_client, password=PASSWORD).status_code == 429
+
+
+def test_the_table_holds_no_email_addresses(api_client, make_user):
+    make_user()
+    login(api_client)
+    assert LoginAttempt.objects.count() == 2
+    assert not LoginAttempt.objects.filter(key__contains="alice").exists()
+
+
+def test_parallel_guesses_cannot_outrun_the_limit(make_user, transactional_db, settings):
+    """Many wrong passwords at once: the check and the count are one step, so at most
+    the limit of them are even tried; the rest are 429."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+    from rest_framework.test import APIClient
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]  # a real, slow check
+    make_user()
+
+    def guess(i):
+        try:
+            return login(APIClient(), address=f"10.1.0.{i}").status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(12) as pool:
+        statuses = list(pool.map(guess, range(12)))
+    assert statuses.count(401) == 3 and statuses.count(429) == 9
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["İ" * 200 + "@example.com", "a@" + ".".join(["İ" * 20] * 7) + ".com", "a" * 300 + "@example.com", "x" * 5000],
+    ids=["dotted-i-local", "dotted-i-domain", "long", "huge"],
+)
+def test_odd_emails_are_4xx_never_500(api_client, email):
+    assert login(api_client, email=email).status_code in (400, 401)
+    signup = api_client.post("/api/users/signup/", {"email": email, "password": PASSWORD}, format="json")
+    assert signup.status_code == 400 and "email" in signup.json()
