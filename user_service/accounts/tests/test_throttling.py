@@ -107,8 +107,8 @@ def test_the_table_holds_no_email_addresses(api_client, make_user):
 
 
 def test_parallel_guesses_cannot_outrun_the_limit(make_user, transactional_db, settings):
-    """Many wrong passwords at once: the check and the count are one step, so at most
-    the limit of them are even tried; the rest are 429."""
+    """Many wrong passwords at once: each is counted before its password is checked, so
+    at most the limit of them are even tried; the rest are 429."""
     from concurrent.futures import ThreadPoolExecutor
 
     from django.db import connection
@@ -125,7 +125,8 @@ def test_parallel_guesses_cannot_outrun_the_limit(make_user, transactional_db, s
 
     with ThreadPoolExecutor(12) as pool:
         statuses = list(pool.map(guess, range(12)))
-    assert statuses.count(401) == 3 and statuses.count(429) == 9
+    # Never more password checks than the limit (concurrent ones may refuse each other).
+    assert statuses.count(401) <= 3 and statuses.count(401) + statuses.count(429) == 12
 
 
 @pytest.mark.parametrize(
