@@ -1,11 +1,6 @@
 from django.contrib import admin
 
 from notes.models import Note
+from servicekit.admin import OwnedResourceAdmin
 
-
-@admin.register(Note)
-class NoteAdmin(admin.ModelAdmin):
-    list_display = ["title", "user_id", "created_at", "updated_at"]
-    search_fields = ["title", "=user_id"]
-    readonly_fields = ["id", "created_at", "updated_at"]
-    ordering = ["-created_at"]
+admin.site.register(Note, OwnedResourceAdmin)
