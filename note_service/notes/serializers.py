@@ -1,10 +1,8 @@
-from rest_framework import serializers
-
 from notes.models import Note
-from servicekit.api import bounded_text
+from servicekit.api import StrictModelSerializer, bounded_text
 
 
-class NoteSerializer(serializers.ModelSerializer):
+class NoteSerializer(StrictModelSerializer):
     content = bounded_text(required=True)
 
     class Meta:

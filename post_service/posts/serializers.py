@@ -1,10 +1,8 @@
-from rest_framework import serializers
-
 from posts.models import Post
-from servicekit.api import bounded_text
+from servicekit.api import StrictModelSerializer, bounded_text
 
 
-class PostSerializer(serializers.ModelSerializer):
+class PostSerializer(StrictModelSerializer):
     description = bounded_text(required=False)
 
     class Meta:

@@ -1,12 +1,14 @@
-"""DRF building blocks shared by the services: caller identity and owned CRUD."""
+"""DRF building blocks shared by the services: caller identity, owned CRUD, strict text fields."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
+from django.db import models
 from django.db.models import Model, QuerySet
 from rest_framework import serializers, viewsets
 from rest_framework.exceptions import AuthenticationFailed
@@ -66,6 +68,36 @@ class OwnedResourceViewSet(viewsets.ModelViewSet):
         self.services.delete(**{self.services.name: instance})
 
 
+class StringOnly:
+    """Refuses anything but a JSON string (DRF would quietly turn ``5`` into ``"5"``)."""
+
+    default_error_messages = {"not_a_string": "Not a valid string."}
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(StringOnly, serializers.CharField):
+    pass
+
+
+class StrictEmailField(StringOnly, serializers.EmailField):
+    pass
+
+
+class StrictModelSerializer(serializers.ModelSerializer):
+    """A ModelSerializer whose text fields take strings only."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+        models.EmailField: StrictEmailField,
+    }
+
+
 def bounded_text(*, required: bool, max_bytes: int | None = None) -> serializers.CharField:
     """A free-text field limited by its UTF-8 size (``MAX_TEXT_BYTES``, default 100 KB)."""
 
@@ -75,4 +107,4 @@ def bounded_text(*, required: bool, max_bytes: int | None = None) -> serializers
             raise serializers.ValidationError(f"Ensure this field is no larger than {limit} bytes.")
 
     extra = {} if required else {"required": False, "allow_blank": True, "default": ""}
-    return serializers.CharField(trim_whitespace=False, validators=[within_limit], **extra)
+    return StrictCharField(trim_whitespace=False, validators=[within_limit], **extra)

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import pytest
 from django.db.models import Model
 
-from servicekit.testing import forge_token, mint_access_token
+from servicekit.testing import assert_openapi_schema_valid, forge_token, mint_access_token
 
 WRONG_KEY = "not-the-shared-key-but-just-as-long-as-it"
 
@@ -198,8 +198,9 @@ class OwnedResourceContract(ResourceApi):
             {"title": ["a list"]},
             {"title": {"an": "object"}},
             {"title": True},
+            {"title": 42},
         ],
-        ids=["null", "empty", "blank", "too-long", "list", "object", "bool"],
+        ids=["null", "empty", "blank", "too-long", "list", "object", "bool", "number"],
     )
     def test_invalid_title_is_400(self, alice: Caller, change: dict[str, Any]) -> None:
         body = self.assert_error(alice.client.post(self.url, {**self.payload, **change}, format="json"), 400)
@@ -265,6 +266,10 @@ class OwnedResourceContract(ResourceApi):
         for method in ("get", "put", "patch", "delete"):
             self.assert_error(getattr(alice.client, method)(f"{self.url}{bad_id}/"), 404)
 
+    def test_errors_are_objects_even_from_query_validation(self, alice: Caller) -> None:
+        body = self.assert_error(alice.client.get(self.url + "?search=a%00b"), 400)
+        assert "Null characters" in body["detail"]
+
     def test_missing_trailing_slash_is_404_json_not_a_redirect(self, alice: Caller) -> None:
         self.assert_error(alice.client.post(self.url.rstrip("/"), self.payload, format="json"), 404)
         assert not self.model.objects.exists()
@@ -314,7 +319,10 @@ class OwnedResourceContract(ResourceApi):
         spec = api_client.get("/api/schema/?format=json").json()
         assert self.url in spec["paths"] and f"{self.url}{{id}}/" in spec["paths"]
         assert spec["components"]["securitySchemes"]["jwtAuth"]["scheme"] == "bearer"
+        assert {"201", "400", "401", "413", "415"} <= set(spec["paths"][self.url]["post"]["responses"])
+        assert {"200", "401", "404"} <= set(spec["paths"][f"{self.url}{{id}}/"]["get"]["responses"])
         assert api_client.get("/api/docs/").status_code == 200
+        assert_openapi_schema_valid()
 
     def test_admin_is_for_staff_and_shows_user_ids(self, client: Any, alice: Caller, django_user_model: Any) -> None:
         obj = self.create(alice)

@@ -27,6 +27,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
         # DRF would echo "No Post matches the given query."; a 404 should say nothing more.
         exc = NotFound()
     response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(response.data, list):
+        # A bare list of messages (a non-field ValidationError): errors are always objects.
+        response.data = {"detail": " ".join(str(message) for message in response.data)}
     if response is not None and getattr(exc, "wait", None) is not None:
         response["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
     return response

@@ -195,6 +195,10 @@ def build_settings(
             "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
             "REDOC_DIST": "SIDECAR",
             "COMPONENT_SPLIT_REQUEST": True,
+            "POSTPROCESSING_HOOKS": [
+                "drf_spectacular.hooks.postprocess_schema_enums",
+                "servicekit.openapi.add_error_responses",
+            ],
         },
         "MAX_PAGE_SIZE": env("MAX_PAGE_SIZE", default=100, cast=int),
         "MAX_TEXT_BYTES": env("MAX_TEXT_BYTES", default=102_400, cast=int),

@@ -36,6 +36,15 @@ def rsa_keypair() -> tuple[str, str]:
     return private, public
 
 
+def assert_openapi_schema_valid() -> None:
+    """The service's OpenAPI schema passes drf-spectacular's validation, warnings included."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", stdout=StringIO())
+
+
 def fake_env(values: dict[str, str]) -> Callable[..., Any]:
     """A stand-in for decouple's ``config`` reading only ``values`` (then defaults)."""
 

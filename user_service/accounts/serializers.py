@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from accounts.models import User
 from accounts.services import DUPLICATE_EMAIL
+from servicekit.api import StrictCharField, StrictEmailField, StrictModelSerializer
 
 # Longer passwords are refused before hashing: hashing huge inputs is a cheap DoS.
 PASSWORD_MAX_LENGTH = 128
@@ -11,7 +12,7 @@ EMAIL_MAX_LENGTH = User._meta.get_field("email").max_length
 
 
 def password_field() -> serializers.CharField:
-    return serializers.CharField(
+    return StrictCharField(
         write_only=True, trim_whitespace=False, max_length=PASSWORD_MAX_LENGTH, style={"input_type": "password"}
     )
 
@@ -37,9 +38,9 @@ class UniqueEmailMixin:
 
 
 class SignupSerializer(UniqueEmailMixin, serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+    email = StrictEmailField(max_length=EMAIL_MAX_LENGTH)
     password = password_field()
-    display_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+    display_name = StrictCharField(max_length=150, required=False, allow_blank=True, default="")
 
     def validate(self, attrs: dict) -> dict:
         candidate = User(email=attrs["email"], display_name=attrs.get("display_name", ""))
@@ -50,7 +51,7 @@ class SignupSerializer(UniqueEmailMixin, serializers.Serializer):
         return attrs
 
 
-class UserUpdateSerializer(UniqueEmailMixin, serializers.ModelSerializer):
+class UserUpdateSerializer(UniqueEmailMixin, StrictModelSerializer):
     """What a user may change about themselves; anything else in the body is ignored."""
 
     class Meta:
@@ -59,12 +60,12 @@ class UserUpdateSerializer(UniqueEmailMixin, serializers.ModelSerializer):
 
 
 class LoginSerializer(serializers.Serializer):
-    email = serializers.CharField(max_length=254)
+    email = StrictCharField(max_length=EMAIL_MAX_LENGTH)
     password = password_field()
 
 
 class RefreshSerializer(serializers.Serializer):
-    refresh = serializers.CharField(max_length=4096)
+    refresh = StrictCharField(max_length=4096)
 
 
 class TokenPairSerializer(serializers.Serializer):

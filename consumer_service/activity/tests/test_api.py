@@ -5,7 +5,7 @@ from rest_framework.test import APIClient
 
 from activity.handlers import HANDLERS
 from servicekit.consumer import Delivery
-from servicekit.testing import make_event, mint_access_token
+from servicekit.testing import assert_openapi_schema_valid, make_event, mint_access_token
 
 pytestmark = pytest.mark.django_db
 
@@ -75,3 +75,5 @@ def test_health_and_schema():
     assert client.get("/healthz").status_code == 200 and client.get("/readyz").status_code == 200
     paths = client.get("/api/schema/?format=json").json()["paths"]
     assert "/api/events/" in paths and "/api/activity/me/" in paths
+    assert {"200", "400", "401", "404"} <= set(paths["/api/events/"]["get"]["responses"])
+    assert_openapi_schema_valid()

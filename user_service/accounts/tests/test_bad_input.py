@@ -40,6 +40,8 @@ def assert_json_error(response, status: int) -> dict:
         ({"email": "alice@example.com", "password": "83749201847362"}, "password"),
         ({"email": "alice.wonderland@example.com", "password": "alice.wonderland"}, "password"),
         ({"email": "alice@example.com", "password": PASSWORD, "display_name": "x" * 151}, "display_name"),
+        ({"email": "alice@example.com", "password": PASSWORD, "display_name": 5}, "display_name"),
+        ({"email": "alice@example.com", "password": 1234567890123}, "password"),
     ],
 )
 def test_signup_rejects_invalid_fields(api_client, payload, field):
@@ -107,7 +109,7 @@ def test_login_bad_fields_is_400(api_client, payload):
 
 
 @pytest.mark.parametrize(
-    "payload", [{}, {"refresh": ""}, {"refresh": None}, {"refresh": ["a"]}, {"refresh": "x" * 5000}]
+    "payload", [{}, {"refresh": ""}, {"refresh": None}, {"refresh": 42}, {"refresh": ["a"]}, {"refresh": "x" * 5000}]
 )
 def test_refresh_bad_fields_is_400(api_client, payload):
     assert_json_error(api_client.post(REFRESH, payload, format="json"), 400)

@@ -7,6 +7,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import User
 from conftest import PASSWORD
+from servicekit.testing import assert_openapi_schema_valid
 
 pytestmark = pytest.mark.django_db
 
@@ -165,6 +166,7 @@ def test_health_and_docs(api_client, db):
     assert spec["components"]["securitySchemes"]["jwtAuth"]["scheme"] == "bearer"
     assert "email" in spec["components"]["schemas"]["SignupRequest"]["properties"]
     assert api_client.get("/api/docs/").status_code == 200
+    assert_openapi_schema_valid()
 
 
 def test_admin_manages_users(client, make_user):
