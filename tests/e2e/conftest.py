@@ -20,12 +20,24 @@ def stack(tmp_path_factory):
                   log_dir=tmp_path_factory.mktemp("logs"))  # fmt: skip
     try:
         stack.up()
+        wait_until_events_flow(stack)
         yield stack
     finally:
         stack.down()
         broker.stop()
         for spec in SERVICES:
             drop_database(f"{prefix}_{spec.directory}")
+
+
+def wait_until_events_flow(stack: Stack) -> None:
+    """Ready HTTP is not yet a live pipeline: the consumers' first group join takes a few
+    seconds. One signup, seen by consumer_service, shows that events flow end to end."""
+    probe = User(stack)
+    eventually(lambda: _assert(probe.call("GET", "consumer", "/api/events/").json()["count"] >= 1), timeout=60)
+
+
+def _assert(condition: bool) -> None:
+    assert condition
 
 
 class User:

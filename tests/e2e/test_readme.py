@@ -1,0 +1,33 @@
+"""The README's curl tour, run as written against the stack (only the URLs and the email
+are swapped for this run's)."""
+
+import re
+import subprocess
+import uuid
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def tour_script() -> str:
+    text = README.read_text()
+    return re.search(r"## A tour with curl.*?```bash\n(.*?)```", text, re.S).group(1)
+
+
+def test_the_readme_tour_works_as_written(stack, tmp_path):
+    script = tour_script()
+    urls = f"U={stack.url('user')} P={stack.url('post')} N={stack.url('note')} C={stack.url('consumer')}"
+    assert script.startswith(
+        "U=http://127.0.0.1:8001 P=http://127.0.0.1:8002 N=http://127.0.0.1:8003 C=http://127.0.0.1:8004"
+    )
+    script = urls + script[script.index("\n") :]
+    script = script.replace("ada@example.com", f"ada-{uuid.uuid4().hex[:8]}@example.com")
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.count("204") == 2  # the post and the account deleted
+    assert '"title":"Hello again"' in out and '"content":"milk, eggs, bread"' in out
+    assert '"type":"note.created"' in out  # consumer_service saw it through Kafka
+    errors = [m for m in re.findall(r'\{"detail":"[^"]*"\}', out) if m != '{"detail":"Logged out."}']
+    assert errors == []
