@@ -83,13 +83,13 @@ class EventConsumer:
 
     # -- the loop --------------------------------------------------------------------------
 
-    def run(self, should_stop: Callable[[], bool], *, max_messages: int | None = None) -> None:
-        """Consumes until ``should_stop()`` (or ``max_messages`` have been handled)."""
+    def run(self, should_stop: Callable[[], bool]) -> None:
+        """Consumes until ``should_stop()``."""
         self.consumer.subscribe(self.topics, on_revoke=self._on_revoke)
         log.info("consuming %s as group %s", ", ".join(self.topics), self.group)
-        handled, heartbeat = 0, Heartbeat()
+        heartbeat = Heartbeat()
         try:
-            while not should_stop() and (max_messages is None or handled < max_messages):
+            while not should_stop():
                 heartbeat.beat()
                 batch = []
                 for message in self.consumer.consume(self.batch_size, timeout=0.5):
@@ -101,7 +101,6 @@ class EventConsumer:
                     self.handle_batch(batch, should_stop)
                 except Interrupted:
                     break
-                handled += len(batch)
                 self._commit_if_due()
         finally:
             self._commit()

@@ -176,3 +176,15 @@ def test_admin_manages_users(client, make_user):
     listing = client.get("/admin/accounts/user/")
     assert listing.status_code == 200 and b"someone@example.com" in listing.content
     assert client.get("/admin/accounts/user/add/").status_code == 200
+
+
+def test_readyz_is_503_naming_the_database_when_it_is_down(api_client, db, monkeypatch):
+    from django.db import OperationalError, connection
+
+    def down():
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(connection, "cursor", down)
+    response = api_client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "checks": {"database": "error: OperationalError"}}
