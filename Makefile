@@ -1,21 +1,22 @@
 # One virtualenv (.venv) for every service; `make help` lists the targets.
-SERVICES := user_service post_service note_service consumer_service
+# The services, from services.toml (the one list: devstack and the tests read it too).
+SERVICES := $(shell sed -n 's/^\[\([a-z_]*\)\]$$/\1/p' services.toml)
+SHORT_NAMES := $(shell sed -n 's/^short = "\(.*\)"$$/\1/p' services.toml)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 export TEST_DATABASE_URL
-# Development defaults for the single-service targets: DEBUG on, so the dev secrets apply.
-DEV_ENV := DEBUG=$${DEBUG:-True}
 COMPOSE := docker compose
 
 .DEFAULT_GOAL := help
-.PHONY: help install run run-user run-post run-note migrate test lint fmt logs-consumer demo bench \
+.PHONY: help install env run $(addprefix run-,$(SHORT_NAMES)) migrate test lint fmt logs-consumer demo bench \
 	up down logs clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@printf "  \033[36m%-15s\033[0m %s\n" "run-<service>" "One service alone, dev server, no Kafka: $(addprefix make run-,$(SHORT_NAMES))"
 
 $(STAMP): requirements-dev.txt $(wildcard */requirements.txt) servicekit/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,23 +26,18 @@ $(STAMP): requirements-dev.txt $(wildcard */requirements.txt) servicekit/pyproje
 
 install: $(STAMP) ## Create .venv and install every service, servicekit and the dev tools
 
-run: $(STAMP) ## The whole stack without Docker: 4 web servers, 3 relays, 3 consumers, embedded Kafka
+run: $(STAMP) ## The whole stack without Docker (services.toml), on SQLite files and an embedded Kafka
 	$(BIN)/python -m servicekit.devstack run
 
-run-user: $(STAMP) ## user_service alone on 127.0.0.1:8001 (dev server, no Kafka needed)
-	cd user_service && $(DEV_ENV) ../$(BIN)/python manage.py migrate --no-input -v 0
-	cd user_service && $(DEV_ENV) ../$(BIN)/python manage.py runserver 127.0.0.1:8001
-
-run-post: $(STAMP) ## post_service alone on 127.0.0.1:8002 (dev server)
-	cd post_service && $(DEV_ENV) ../$(BIN)/python manage.py migrate --no-input -v 0
-	cd post_service && $(DEV_ENV) ../$(BIN)/python manage.py runserver 127.0.0.1:8002
-
-run-note: $(STAMP) ## note_service alone on 127.0.0.1:8003 (dev server)
-	cd note_service && $(DEV_ENV) ../$(BIN)/python manage.py migrate --no-input -v 0
-	cd note_service && $(DEV_ENV) ../$(BIN)/python manage.py runserver 127.0.0.1:8003
+# run-user, run-post, ...: one service alone on its port (listed by `make help`).
+$(addprefix run-,$(SHORT_NAMES)): run-%: $(STAMP)
+	$(BIN)/python -m servicekit.devstack serve $*
 
 migrate: $(STAMP) ## Apply every service's migrations (SQLite files, or <SERVICE>_DATABASE_URL)
-	$(BIN)/python -c "from servicekit import devstack as d; [d.manage(s, d.dev_environment(), 'migrate', '--no-input') for s in d.SERVICES]"
+	$(BIN)/python -m servicekit.devstack migrate
+
+env: $(STAMP) ## Write .env for docker compose with fresh random secrets (FORCE=1 overwrites)
+	$(BIN)/python -m servicekit.devstack env $(if $(FORCE),--force)
 
 test: $(STAMP) ## Every suite: services, servicekit, compose file, end-to-end (PostgreSQL + embedded Kafka)
 	@set -e; for s in $(SERVICES); do echo "== $$s"; (cd $$s && ../$(BIN)/pytest); done
@@ -70,7 +66,7 @@ demo: $(STAMP) ## Scripted session against a running stack (make run or make up)
 bench: $(STAMP) ## Benchmarks: commit-to-topic latency, consumer throughput, HTTP (see bench/)
 	$(BIN)/python bench/run.py
 
-up: ## docker compose: build and start the whole stack (needs .env: cp .env.example .env)
+up: ## docker compose: build and start the whole stack (needs .env: make env)
 	$(COMPOSE) up --build -d
 	$(COMPOSE) ps
 

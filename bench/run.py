@@ -14,6 +14,7 @@ with the machine; nothing here is asserted.
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from servicekit.embedded_broker import EmbeddedBroker  # noqa: E402
+from servicekit.devstack.embedded_broker import EmbeddedBroker  # noqa: E402
 from tests.e2e.stack import database_url, drop_database, recreate_database  # noqa: E402
 
 SERVICES = ("post_service", "consumer_service")
@@ -31,8 +32,8 @@ def main() -> int:
     with EmbeddedBroker(log_path=ROOT / "var" / "bench-broker.log") as broker:
         env = {
             **os.environ,
-            "SECRET_KEY": "bench",
-            "JWT_SIGNING_KEY": "bench-signing-key-of-a-decent-length",
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "JWT_SIGNING_KEY": secrets.token_urlsafe(48),
             "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
             "KAFKA_SESSION_TIMEOUT_MS": "6000",
             "KAFKA_FETCH_WAIT_MAX_MS": "20",

@@ -56,21 +56,23 @@ def is_asymmetric(algorithm: str) -> bool:
     return algorithm in RSA_ALGORITHMS
 
 
-def simple_jwt_settings(*, role: JWTRole, env: Callable[..., Any], dev_signing_key: str | None) -> dict[str, Any]:
+def simple_jwt_settings(*, role: JWTRole, env: Callable[..., Any]) -> dict[str, Any]:
     """``SIMPLE_JWT`` for ``role`` from the ``JWT_*`` variables.
 
-    ``dev_signing_key`` stands in for an unset ``JWT_SIGNING_KEY`` (pass it only with
-    DEBUG on; ``None`` makes the key required). Raises ImproperlyConfigured for an
-    unsupported algorithm or a missing key.
+    Raises ImproperlyConfigured for an unsupported algorithm or a missing key. There is no
+    default key: ``servicekit.checks`` also refuses weak and published ones at startup.
     """
     algorithm = env("JWT_ALGORITHM", default="HS256")
     if algorithm not in (*HMAC_ALGORITHMS, *RSA_ALGORITHMS):
         supported = ", ".join((*HMAC_ALGORITHMS, *RSA_ALGORITHMS))
         raise ImproperlyConfigured(f"JWT_ALGORITHM={algorithm!r} is not supported; use one of {supported}.")
     if not is_asymmetric(algorithm):
-        signing_key = env("JWT_SIGNING_KEY", default="") or dev_signing_key
+        signing_key = env("JWT_SIGNING_KEY", default="")
         if not signing_key:
-            raise ImproperlyConfigured("JWT_SIGNING_KEY must be set when DEBUG is off (see .env.example).")
+            raise ImproperlyConfigured(
+                "JWT_SIGNING_KEY is not set. `make run` generates a development key by itself; otherwise set "
+                "it in the environment or in .env (`make env` writes one with fresh secrets)."
+            )
     if is_asymmetric(algorithm):
         verifying_key = read_key(env("JWT_PUBLIC_KEY", default=""))
         if not verifying_key:

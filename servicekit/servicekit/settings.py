@@ -7,8 +7,9 @@ its own (apps, the user model, extra middleware)::
                                     apps=["posts"], jwt_role=JWTRole.VERIFIER))
 
 Values come from environment variables, then a ``.env`` file found by walking up
-from the working directory, then the defaults below (safe for development only where
-``DEBUG`` is on; ``SECRET_KEY`` and the JWT key are required otherwise).
+from the working directory, then the defaults below. Secrets have no default at all:
+``make run`` generates random ones per checkout, ``make env`` writes a ``.env`` with fresh
+ones, and the placeholders of ``.env.example`` are refused (``servicekit.checks``).
 """
 
 from __future__ import annotations
@@ -25,17 +26,17 @@ from servicekit.jwt import JWTRole, simple_jwt_settings
 
 env = AutoConfig(search_path=os.getcwd())
 
-# Used only when DEBUG is on and nothing else is configured; never valid in production.
-DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105
 
-
-def _required(name: str, *, debug: bool, dev_default: str) -> str:
+def required(name: str) -> str:
+    """A setting without a default (a secret). Raises ImproperlyConfigured, saying where
+    one comes from, when it is unset."""
     value = env(name, default="")
-    if value:
-        return value
-    if debug:
-        return dev_default
-    raise ImproperlyConfigured(f"{name} must be set when DEBUG is off (see .env.example).")
+    if not value:
+        raise ImproperlyConfigured(
+            f"{name} is not set. `make run` generates development secrets by itself; otherwise set it "
+            "in the environment or in .env (`make env` writes one with fresh secrets)."
+        )
+    return value
 
 
 def database_settings(*, service: str, base_dir: Path) -> dict[str, Any]:
@@ -99,7 +100,7 @@ def build_settings(
         "SERVICE_NAME": service,
         "BASE_DIR": base_dir,
         "DEBUG": debug,
-        "SECRET_KEY": _required("SECRET_KEY", debug=debug, dev_default=DEV_SECRET_KEY),
+        "SECRET_KEY": required("SECRET_KEY"),
         "ALLOWED_HOSTS": env("ALLOWED_HOSTS", default="localhost,127.0.0.1,[::1]", cast=Csv()),
         "CSRF_TRUSTED_ORIGINS": env("CSRF_TRUSTED_ORIGINS", default="", cast=Csv()),
         "CORS_ALLOWED_ORIGINS": env("CORS_ALLOWED_ORIGINS", default="", cast=Csv()),
@@ -186,7 +187,7 @@ def build_settings(
             "NUM_PROXIES": env("NUM_PROXIES", default=0, cast=int),
             "PAGE_SIZE": env("PAGE_SIZE", default=20, cast=int),
         },
-        "SIMPLE_JWT": simple_jwt_settings(role=jwt_role, env=env, dev_signing_key=DEV_SECRET_KEY if debug else None),
+        "SIMPLE_JWT": simple_jwt_settings(role=jwt_role, env=env),
         "SPECTACULAR_SETTINGS": {
             "TITLE": title,
             "VERSION": "1.0.0",

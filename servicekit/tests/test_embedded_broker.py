@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from servicekit.embedded_broker import (
+from servicekit.devstack.embedded_broker import (
     EMBEDDED_CONSUMER_TUNING,
     EMBEDDED_PRODUCER_TUNING,
     BrokerStartError,
@@ -173,7 +173,7 @@ def test_restart_keeps_the_port_and_comes_back_empty_with_its_topics():
 
 def run_cli(*args: str) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "servicekit.embedded_broker", *args],
+        [sys.executable, "-m", "servicekit.devstack.embedded_broker", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -210,7 +210,7 @@ def test_cli_fails_clearly_when_the_port_is_taken():
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         proc = subprocess.run(
-            [sys.executable, "-m", "servicekit.embedded_broker", "--port", str(holder.getsockname()[1])],
+            [sys.executable, "-m", "servicekit.devstack.embedded_broker", "--port", str(holder.getsockname()[1])],
             capture_output=True,
             text=True,
             timeout=20,

@@ -16,28 +16,28 @@ def env_of(values):
     return env
 
 
-def test_hs256_needs_the_shared_key_unless_a_dev_default_is_given():
-    with pytest.raises(ImproperlyConfigured, match="JWT_SIGNING_KEY"):
-        simple_jwt_settings(role=JWTRole.VERIFIER, env=env_of({}), dev_signing_key=None)
-    conf = simple_jwt_settings(role=JWTRole.VERIFIER, env=env_of({}), dev_signing_key="dev")
+def test_hs256_needs_the_shared_key_and_there_is_no_default():
+    with pytest.raises(ImproperlyConfigured, match="JWT_SIGNING_KEY is not set"):
+        simple_jwt_settings(role=JWTRole.VERIFIER, env=env_of({}))
+    conf = simple_jwt_settings(role=JWTRole.VERIFIER, env=env_of({"JWT_SIGNING_KEY": "k" * 32}))
     assert (conf["ALGORITHM"], conf["SIGNING_KEY"], conf["ISSUER"], conf["AUDIENCE"]) == (
-        "HS256", "dev", "user_service", "microservices")  # fmt: skip
+        "HS256", "k" * 32, "user_service", "microservices")  # fmt: skip
 
 
 @pytest.mark.parametrize("algorithm", ["none", "rs256", "ES256", "EdDSA", "HS1"])
 def test_unsupported_algorithms_are_refused(algorithm):
     with pytest.raises(ImproperlyConfigured, match="not supported"):
-        simple_jwt_settings(role=JWTRole.ISSUER, env=env_of({"JWT_ALGORITHM": algorithm}), dev_signing_key="x")
+        simple_jwt_settings(role=JWTRole.ISSUER, env=env_of({"JWT_ALGORITHM": algorithm}))
 
 
 def test_rs256_verifier_gets_no_signing_key_and_the_issuer_needs_one():
     values = {"JWT_ALGORITHM": "RS256", "JWT_PUBLIC_KEY": PUBLIC}
-    verifier = simple_jwt_settings(role=JWTRole.VERIFIER, env=env_of(values), dev_signing_key=None)
+    verifier = simple_jwt_settings(role=JWTRole.VERIFIER, env=env_of(values))
     assert verifier["SIGNING_KEY"] == "" and verifier["VERIFYING_KEY"].startswith("-----BEGIN PUBLIC KEY-----\n")
     with pytest.raises(ImproperlyConfigured, match="JWT_PRIVATE_KEY"):
-        simple_jwt_settings(role=JWTRole.ISSUER, env=env_of(values), dev_signing_key=None)
+        simple_jwt_settings(role=JWTRole.ISSUER, env=env_of(values))
     with pytest.raises(ImproperlyConfigured, match="JWT_PUBLIC_KEY"):
-        simple_jwt_settings(role=JWTRole.VERIFIER, env=env_of({"JWT_ALGORITHM": "RS256"}), dev_signing_key=None)
+        simple_jwt_settings(role=JWTRole.VERIFIER, env=env_of({"JWT_ALGORITHM": "RS256"}))
 
 
 def test_keys_are_pem_text_or_a_file(tmp_path):

@@ -740,7 +740,7 @@ def test_kafka_is_a_single_kraft_node_with_two_listeners_and_a_volume() -> None:
 def test_compose_runs_exactly_what_make_run_runs() -> None:
     """Every process of `make run` (servicekit.devstack's table) runs in compose with the same
     command, in the same service's image; only the listen address differs."""
-    from servicekit import devstack
+    from servicekit.devstack import launcher as devstack
 
     def normalized(argv: list[str]) -> list[str]:
         program = Path(argv[0]).name

@@ -4,8 +4,8 @@ import uuid
 import pytest
 import requests
 
-from servicekit.devstack import SERVICES
-from servicekit.embedded_broker import EmbeddedBroker
+from servicekit.devstack.embedded_broker import EmbeddedBroker
+from servicekit.devstack.launcher import SERVICES
 from tests.e2e.stack import Stack, drop_database, new_prefix, stack_environment
 
 PASSWORD = "correct-horse-battery-staple"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -14,11 +15,11 @@ from urllib.parse import urlparse, urlunparse
 import psycopg2
 from psycopg2 import sql
 
-from servicekit.devstack import SERVICES, StackProcess, port_of, prepare, stack_processes, wait_ready
-from servicekit.embedded_broker import EmbeddedBroker
+from servicekit.devstack.embedded_broker import EmbeddedBroker
+from servicekit.devstack.launcher import SERVICES, StackProcess, port_of, prepare, stack_processes, wait_ready
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-JWT_KEY = "e2e-shared-jwt-signing-key-of-decent-length"
+JWT_KEY = secrets.token_urlsafe(48)
 
 
 def free_port() -> int:
@@ -54,7 +55,7 @@ def stack_environment(prefix: str, kafka_bootstrap: str) -> dict[str, str]:
     env = {
         **os.environ,
         "DEBUG": "False",
-        "SECRET_KEY": "e2e-secret-key",
+        "SECRET_KEY": secrets.token_urlsafe(48),
         "JWT_SIGNING_KEY": JWT_KEY,
         "JWT_ALGORITHM": "HS256",
         "LOG_FORMAT": "text",

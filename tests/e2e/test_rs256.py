@@ -10,7 +10,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from servicekit.devstack import SERVICES, manage, stack_processes, wait_ready
+from servicekit.devstack.launcher import SERVICES, manage, stack_processes, wait_ready
 from tests.e2e.conftest import PASSWORD
 from tests.e2e.stack import drop_database, new_prefix, stack_environment
 

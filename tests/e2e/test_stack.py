@@ -156,7 +156,7 @@ def test_make_run_launcher_stops_cleanly_on_sigterm_with_no_orphans(tmp_path):
     import sys
     import time
 
-    from servicekit.devstack import SERVICES, wait_ready
+    from servicekit.devstack.launcher import SERVICES, wait_ready
     from tests.e2e.stack import drop_database, free_port, new_prefix, stack_environment
 
     prefix = new_prefix()

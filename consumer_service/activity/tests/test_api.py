@@ -5,7 +5,9 @@ from rest_framework.test import APIClient
 
 from activity.handlers import HANDLERS
 from servicekit.consumer import Delivery
-from servicekit.testing import assert_openapi_schema_valid, make_event, mint_access_token
+from servicekit.testkit.kafka import make_event
+from servicekit.testkit.service import assert_openapi_schema_valid
+from servicekit.testkit.tokens import mint_access_token
 
 pytestmark = pytest.mark.django_db
 

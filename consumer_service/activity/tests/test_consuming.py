@@ -13,7 +13,8 @@ from activity.models import Event, UserActivity
 from servicekit.consumer import EventConsumer
 from servicekit.events import EventType
 from servicekit.inbox.models import ProcessedEvent
-from servicekit.testing import make_event, manage_py, produce_raw, read_topic
+from servicekit.testkit.kafka import make_event, produce_raw, read_topic
+from servicekit.testkit.service import manage_py
 
 
 def produce_events(events):

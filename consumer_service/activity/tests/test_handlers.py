@@ -9,7 +9,7 @@ from activity.models import Event, UserActivity
 from servicekit.consumer import EventConsumer
 from servicekit.events import EventType
 from servicekit.inbox.models import ProcessedEvent
-from servicekit.testing import FakeMessage, make_event
+from servicekit.testkit.kafka import FakeMessage, make_event
 
 pytestmark = pytest.mark.django_db
 

@@ -1,5 +1,5 @@
 from notes.models import Note
-from servicekit.contract_tests import OwnedResourceContract
+from servicekit.testkit.contracts import OwnedResourceContract
 
 
 class TestNoteApi(OwnedResourceContract):

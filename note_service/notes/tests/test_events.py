@@ -1,5 +1,5 @@
 from notes.models import Note
-from servicekit.contract_tests import OwnedResourceEventsContract
+from servicekit.testkit.contracts import OwnedResourceEventsContract
 
 
 class TestNoteEvents(OwnedResourceEventsContract):

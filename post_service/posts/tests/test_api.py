@@ -1,5 +1,5 @@
 from posts.models import Post
-from servicekit.contract_tests import OwnedResourceContract
+from servicekit.testkit.contracts import OwnedResourceContract
 
 
 class TestPostApi(OwnedResourceContract):

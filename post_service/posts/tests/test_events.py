@@ -1,5 +1,5 @@
 from posts.models import Post
-from servicekit.contract_tests import OwnedResourceEventsContract
+from servicekit.testkit.contracts import OwnedResourceEventsContract
 
 
 class TestPostEvents(OwnedResourceEventsContract):

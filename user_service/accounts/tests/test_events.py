@@ -7,7 +7,7 @@ from accounts import services
 from accounts.models import User
 from conftest import PASSWORD
 from servicekit.outbox.models import OutboxEvent
-from servicekit.testing import events_on, relay_pending
+from servicekit.testkit.kafka import events_on, relay_pending
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import User
 from conftest import PASSWORD
-from servicekit.testing import assert_openapi_schema_valid
+from servicekit.testkit.service import assert_openapi_schema_valid
 
 pytestmark = pytest.mark.django_db
 

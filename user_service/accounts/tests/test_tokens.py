@@ -10,18 +10,21 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from conftest import PASSWORD
 from servicekit.jwt import JWTRole
-from servicekit.testing import forge_token, rsa_keypair, token_backend_for
+from servicekit.testkit.tokens import forge_token, rsa_keypair, token_backend_for
 
 pytestmark = pytest.mark.django_db
 ME = "/api/users/me/"
-HS_SECRET = "test-jwt-signing-key-of-a-decent-length"
 
 
 @pytest.fixture(params=["HS256", "RS256"])
 def mode(request, use_jwt_backend, settings):
     """Runs a test once with the shared HS256 secret and once with an RS256 key pair."""
     if request.param == "HS256":
-        return {"alg": "HS256", "key": HS_SECRET, "wrong_key": "another-secret-of-a-decent-length-too"}
+        return {
+            "alg": "HS256",
+            "key": settings.SIMPLE_JWT["SIGNING_KEY"],
+            "wrong_key": "another-secret-of-a-decent-length-too",
+        }
     private, public = rsa_keypair()
     use_jwt_backend(
         token_backend_for(JWTRole.ISSUER, JWT_ALGORITHM="RS256", JWT_PRIVATE_KEY=private, JWT_PUBLIC_KEY=public)

@@ -1,4 +1,5 @@
-"""Test helpers: token minting as user_service does it, key pairs, JWT mode switching."""
+"""Events and topics for tests: envelopes, fake messages, and reading or writing a real broker
+(see the ``kafka`` fixture)."""
 
 from __future__ import annotations
 
@@ -7,92 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
-
-import jwt as pyjwt
-from decouple import undefined
-from django.conf import settings
-from rest_framework_simplejwt.backends import TokenBackend
-
-from servicekit.jwt import JWTRole, simple_jwt_settings
-
-
-@cache
-def rsa_keypair() -> tuple[str, str]:
-    """A fresh 2048-bit RSA key pair as (private PEM, public PEM), one per test run."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
-
-
-def assert_openapi_schema_valid() -> None:
-    """The service's OpenAPI schema passes drf-spectacular's validation, warnings included."""
-    from io import StringIO
-
-    from django.core.management import call_command
-
-    call_command("spectacular", "--validate", "--fail-on-warn", stdout=StringIO())
-
-
-def fake_env(values: dict[str, str]) -> Callable[..., Any]:
-    """A stand-in for decouple's ``config`` reading only ``values`` (then defaults)."""
-
-    def env(name: str, default: Any = undefined, cast: Any = undefined) -> Any:
-        if name in values:
-            return cast(values[name]) if cast is not undefined else values[name]
-        return default
-
-    return env
-
-
-def token_backend_for(role: JWTRole, **env: str) -> TokenBackend:
-    """The TokenBackend a service with ``role`` gets from these JWT_* variables."""
-    conf = simple_jwt_settings(role=role, env=fake_env(env), dev_signing_key=None)
-    return TokenBackend(
-        conf["ALGORITHM"],
-        conf["SIGNING_KEY"],
-        conf["VERIFYING_KEY"],
-        conf["AUDIENCE"],
-        conf["ISSUER"],
-        None,
-        conf["LEEWAY"],
-    )
-
-
-def mint_access_token(
-    user_id: uuid.UUID | str | None = None, *, email: str = "someone@example.com", **claims: Any
-) -> str:
-    """An access token made the way user_service makes them, signed with this service's key."""
-    from rest_framework_simplejwt.tokens import AccessToken
-
-    token = AccessToken()
-    token["user_id"] = str(user_id or uuid.uuid4())
-    token["email"] = email
-    token["is_staff"] = False
-    for name, value in claims.items():
-        token[name] = value
-    return str(token)
-
-
-def forge_token(payload: dict[str, Any], *, key: str | None = None, algorithm: str = "HS256", **headers: Any) -> str:
-    """A token signed outside simplejwt: for attacks (wrong key, tampered claims, alg none)."""
-    return pyjwt.encode(
-        payload,
-        key if key is not None else settings.SIMPLE_JWT["SIGNING_KEY"],
-        algorithm=algorithm,
-        headers=headers or None,
-    )
 
 
 class FakeMessage:
@@ -133,9 +49,6 @@ def make_event(event_type: Any, *, user_id: uuid.UUID | str | None = None, subje
     user_id = str(user_id or uuid.uuid4())
     subject = str(subject or (user_id if event_type.topic.value == "user_events" else uuid.uuid4()))
     return EventEnvelope(source="tests", type=event_type, subject=subject, userid=user_id, data={"id": subject, **data})
-
-
-# -- Kafka helpers (tests against a real broker: see the ``kafka`` fixture) ----------------------
 
 
 @dataclass(frozen=True)
@@ -247,25 +160,3 @@ def relay_pending(timeout: float = 30.0) -> int:
         assert time.monotonic() < deadline, "outbox rows still pending"
         published += relay.relay_batch()[0]
     return published
-
-
-def database_url() -> str:
-    """A URL for the database the tests use (the test database), for subprocesses."""
-    from django.db import connection
-
-    params = connection.settings_dict
-    auth = params["USER"] + (f":{params['PASSWORD']}" if params["PASSWORD"] else "")
-    return f"postgres://{auth}@{params['HOST'] or '127.0.0.1'}:{params['PORT'] or 5432}/{params['NAME']}"
-
-
-def manage_py(*args: str, env: dict[str, str] | None = None, **popen: Any) -> Any:
-    """Starts ``python manage.py *args`` of this service against the test database and broker."""
-    import os
-    import subprocess
-    import sys
-
-    child_env = {**os.environ, "DATABASE_URL": database_url(), "LOG_LEVEL": "INFO",
-                 "KAFKA_BOOTSTRAP_SERVERS": settings.KAFKA["BOOTSTRAP_SERVERS"],
-                 "KAFKA_SESSION_TIMEOUT_MS": str(settings.KAFKA["SESSION_TIMEOUT_MS"]),
-                 "KAFKA_FETCH_WAIT_MAX_MS": str(settings.KAFKA["FETCH_WAIT_MAX_MS"]), **(env or {})}  # fmt: skip
-    return subprocess.Popen([sys.executable, "manage.py", *args], env=child_env, cwd=settings.BASE_DIR, **popen)  # noqa: S603

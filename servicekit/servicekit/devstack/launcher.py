@@ -1,14 +1,18 @@
 """The whole stack on one machine without Docker: what ``make run`` runs.
 
-``python -m servicekit.devstack run`` (from the repository root):
+``python -m servicekit.devstack run`` (from the repository root), for the services of
+``services.toml``:
 
+0. takes this checkout's development secrets (generated once, :mod:`.secrets`) for what
+   neither the environment nor ``.env`` sets;
 1. migrates every service's database (a SQLite file per service unless
    ``<SERVICE>_DATABASE_URL`` is set, e.g. ``POST_SERVICE_DATABASE_URL``);
 2. starts the embedded Kafka-protocol broker (Tansu) on ``KAFKA_PORT`` (9092), unless
    ``KAFKA_BOOTSTRAP_SERVERS`` names a broker to use instead;
 3. creates the topics (``manage.py ensure_topics``);
 4. runs the processes of :func:`stack_processes` under honcho with prefixed, coloured
-   logs: four gunicorn web servers, three outbox relays, three consumers;
+   logs: a gunicorn web server per service, an outbox relay and a consumer where
+   the service has them;
 5. prints the URLs and a curl session once every web server is ready.
 
 Ctrl-C (or SIGTERM) stops every process, then the broker. The e2e tests start the same
@@ -24,17 +28,23 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
-ROOT = Path(__file__).resolve().parents[2]
+from servicekit.devstack.secrets import DEV_SECRET_NAMES, DEV_SECRETS_FILE, dev_secrets, write_env_file
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    short: str
+    """One service of ``services.toml``."""
+
     directory: str
+    short: str
     port: int
     relay: bool
     consumer: bool
@@ -48,12 +58,23 @@ class ServiceSpec:
         return f"{self.short.upper()}_PORT"
 
 
-SERVICES = (
-    ServiceSpec("user", "user_service", 8001, relay=True, consumer=False),
-    ServiceSpec("post", "post_service", 8002, relay=True, consumer=True),
-    ServiceSpec("note", "note_service", 8003, relay=True, consumer=True),
-    ServiceSpec("consumer", "consumer_service", 8004, relay=False, consumer=True),
-)
+def load_services(path: Path = ROOT / "services.toml") -> tuple[ServiceSpec, ...]:
+    """The service list, in its file's order (the one place it is written)."""
+    with path.open("rb") as file:
+        table = tomllib.load(file)
+    return tuple(ServiceSpec(directory=name, **fields) for name, fields in table.items())
+
+
+SERVICES = load_services()
+
+
+def service(short: str) -> ServiceSpec:
+    """The service called ``short`` ("post"); raises KeyError naming the known ones."""
+    for spec in SERVICES:
+        if spec.short == short:
+            return spec
+    raise KeyError(f"no service {short!r} (services.toml has {', '.join(s.short for s in SERVICES)})")
+
 
 #: Process commands, as run in the service's directory (docker-compose.yml runs these too).
 WEB_COMMAND = "gunicorn config.wsgi:application --config python:servicekit.gunicorn_conf"
@@ -149,15 +170,18 @@ def wait_ready(env: dict[str, str], timeout: float = 120.0, specs: tuple[Service
 
 
 def dev_environment() -> dict[str, str]:
-    """``os.environ`` plus development defaults for what neither it nor ``.env`` sets."""
+    """``os.environ`` plus development defaults for what neither it nor ``.env`` sets,
+    with this checkout's own random secrets (see :mod:`servicekit.devstack.secrets`)."""
     from decouple import RepositoryEnv
 
     dotenv = ROOT / ".env"
     configured = set(os.environ) | (set(RepositoryEnv(str(dotenv)).data) if dotenv.exists() else set())
     defaults = {
-        "DEBUG": "True",  # dev secrets apply; set DEBUG=False and real secrets in .env to try production mode
+        "DEBUG": "True",  # set DEBUG=False (and real secrets) in .env to try production mode
         "PYTHONUNBUFFERED": "1",
     }
+    if not set(DEV_SECRET_NAMES) <= configured:
+        defaults |= dev_secrets()
     if "KAFKA_BOOTSTRAP_SERVERS" not in configured:  # the embedded broker (see its module)
         defaults |= {
             "KAFKA_SESSION_TIMEOUT_MS": "6000",  # its first group join waits about half of this
@@ -167,14 +191,19 @@ def dev_environment() -> dict[str, str]:
     return {**{k: v for k, v in defaults.items() if k not in configured}, **os.environ}
 
 
-def banner(env: dict[str, str], seconds: float) -> str:
-    user, post, note, consumer = (f"http://127.0.0.1:{port_of(spec, env)}" for spec in SERVICES)
+def banner(env: dict[str, str], seconds: float, processes: int) -> str:
+    url = {spec.short: f"http://127.0.0.1:{port_of(spec, env)}" for spec in SERVICES}
+    docs = "\n".join(f"    {spec.directory:<18}{url[spec.short]}/api/docs/" for spec in SERVICES)
+    user, post, consumer = url["user"], url["post"], url["consumer"]
+    secrets_note = (
+        f"  Tokens are signed with this checkout's development key ({DEV_SECRETS_FILE.relative_to(ROOT)}):\n"
+        "  anyone who can read that file can mint tokens, so the servers listen on 127.0.0.1 only.\n"
+        if env.get("JWT_SIGNING_KEY") == dev_secrets().get("JWT_SIGNING_KEY")
+        else ""
+    )
     return f"""
-  Stack ready {seconds:.1f}s after start (migrations, broker, topics, 10 processes).
-    user_service      {user}/api/docs/
-    post_service      {post}/api/docs/
-    note_service      {note}/api/docs/
-    consumer_service  {consumer}/api/docs/
+  Stack ready {seconds:.1f}s after start (migrations, broker, topics, {processes} processes).
+{docs}
 
   Try it (in another terminal):
     curl -s -X POST {user}/api/users/signup/ -H 'Content-Type: application/json' \\
@@ -185,7 +214,7 @@ def banner(env: dict[str, str], seconds: float) -> str:
     curl -s -X POST {post}/api/posts/ -H "Authorization: Bearer $TOKEN" \\
          -H 'Content-Type: application/json' -d '{{"title": "Hello", "description": "First post"}}'
     curl -s {consumer}/api/activity/me/ -H "Authorization: Bearer $TOKEN"
-  Ctrl-C stops everything.
+{secrets_note}  Ctrl-C stops everything.
 """
 
 
@@ -194,16 +223,20 @@ LOG_DIR = ROOT / "var" / "log"
 
 def _printer():
     """honcho's prefixed, coloured console output, also written to ``var/log/<process>.log``
-    (``make logs-consumer`` tails the consumer's file)."""
+    (``make logs-consumer`` tails the consumer's file); each file is opened once."""
     from honcho.printer import Printer
 
     class TeePrinter(Printer):
+        files: dict[str, IO[bytes]] = {}
+
         def write(self, message) -> None:
             super().write(message)
             if message.type == "line" and message.name != "system":
                 data = message.data if isinstance(message.data, bytes) else str(message.data).encode()
-                with (LOG_DIR / f"{message.name}.log").open("ab") as log:
-                    log.write(data)
+                log = self.files.get(message.name)
+                if log is None:
+                    log = self.files[message.name] = (LOG_DIR / f"{message.name}.log").open("ab", buffering=0)
+                log.write(data)
 
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     return TeePrinter(sys.stdout)
@@ -212,7 +245,7 @@ def _printer():
 def run() -> int:
     from honcho.manager import Manager
 
-    from servicekit.embedded_broker import EmbeddedBroker
+    from servicekit.devstack.embedded_broker import EmbeddedBroker
 
     started = time.monotonic()
     env = dev_environment()
@@ -226,13 +259,14 @@ def run() -> int:
     try:
         prepare(env)
         manager = Manager(_printer())
-        for process in stack_processes(env):
+        processes = stack_processes(env)
+        for process in processes:
             manager.add_process(process.name, process.shell_command, env=process.env, cwd=str(process.cwd))
 
         def announce() -> None:
             try:
                 wait_ready(env)
-                print(banner(env, time.monotonic() - started), flush=True)
+                print(banner(env, time.monotonic() - started, len(processes)), flush=True)
             except TimeoutError as exc:
                 print(f"devstack: {exc}", file=sys.stderr, flush=True)
 
@@ -245,16 +279,42 @@ def run() -> int:
             broker.stop()
 
 
+def serve(short: str) -> int:
+    """One service alone on its port: migrations, then Django's development server."""
+    spec, env = service(short), dev_environment()
+    manage(spec, env, "migrate", "--no-input", "-v", "0")
+    command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port_of(spec, env)}"]
+    return subprocess.run(command, cwd=ROOT / spec.directory, env=service_env(spec, env), check=False).returncode  # noqa: S603
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m servicekit.devstack", description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["run", "procfile"], help="run the stack, or print it as a Procfile")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("run", help="run the whole stack (make run)")
+    commands.add_parser("procfile", help="print the stack's processes as a Procfile")
+    commands.add_parser("migrate", help="apply every service's migrations")
+    one = commands.add_parser("serve", help="one service alone on its port, with the development server")
+    one.add_argument("service", choices=[spec.short for spec in SERVICES])
+    env_file = commands.add_parser("env", help="write .env for docker compose, with fresh secrets (make env)")
+    env_file.add_argument("--force", action="store_true", help="overwrite an existing .env")
     args = parser.parse_args(argv)
     if args.command == "procfile":
         for process in stack_processes(dev_environment()):
             print(f"{process.name}: cd {process.service.directory} && {process.shell_command}")
         return 0
+    if args.command == "migrate":
+        env = dev_environment()
+        for spec in SERVICES:
+            manage(spec, env, "migrate", "--no-input")
+        return 0
+    if args.command == "serve":
+        return serve(args.service)
+    if args.command == "env":
+        try:
+            path = write_env_file(force=args.force)
+        except FileExistsError as exc:
+            print(f"devstack env: {exc}", file=sys.stderr)
+            return 1
+        print(f"wrote {path.relative_to(ROOT)} with fresh secrets (mode 0600); `make up` uses it")
+        return 0
     return run()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

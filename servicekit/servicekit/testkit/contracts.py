@@ -20,7 +20,8 @@ from typing import Any, ClassVar
 import pytest
 from django.db.models import Model
 
-from servicekit.testing import assert_openapi_schema_valid, forge_token, mint_access_token
+from servicekit.testkit.service import assert_openapi_schema_valid
+from servicekit.testkit.tokens import forge_token, mint_access_token
 
 WRONG_KEY = "not-the-shared-key-but-just-as-long-as-it"
 
@@ -352,7 +353,7 @@ class OwnedResourceEventsContract(ResourceApi):
         return {str(i) for i in OutboxEvent.objects.values_list("event_id", flat=True)}
 
     def test_each_event_type_is_published_with_envelope_key_and_topic(self, alice: Caller, kafka: Any) -> None:
-        from servicekit.testing import events_on, relay_pending
+        from servicekit.testkit.kafka import events_on, relay_pending
 
         obj = self.create(alice)
         alice.client.patch(f"{self.url}{obj['id']}/", {"title": "Changed"}, format="json")
@@ -390,7 +391,7 @@ class OwnedResourceEventsContract(ResourceApi):
     def test_an_event_the_broker_refuses_is_parked_and_holds_back_only_its_key(self, alice: Caller, kafka: Any) -> None:
         from servicekit.outbox.models import OutboxEvent
         from servicekit.outbox.relay import OutboxRelay
-        from servicekit.testing import events_on
+        from servicekit.testkit.kafka import events_on
 
         stuck = self.create(alice, title="stuck")
         row = OutboxEvent.objects.get(key=stuck["id"])
@@ -453,7 +454,7 @@ class OwnedResourceEventsContract(ResourceApi):
     def test_broker_down_writes_succeed_and_nothing_is_lost(self, alice: Caller, kafka: Any) -> None:
         from servicekit.kafka import ensure_topics
         from servicekit.outbox.relay import OutboxRelay
-        from servicekit.testing import events_on, relay_pending
+        from servicekit.testkit.kafka import events_on, relay_pending
 
         kafka.stop()
         try:
@@ -475,7 +476,8 @@ class OwnedResourceEventsContract(ResourceApi):
         import time
 
         from servicekit.outbox.models import OutboxEvent
-        from servicekit.testing import events_on, manage_py
+        from servicekit.testkit.kafka import events_on
+        from servicekit.testkit.service import manage_py
 
         for i in range(600):
             self.create(alice, title=f"bulk {i}")
@@ -505,7 +507,7 @@ class OwnedResourceEventsContract(ResourceApi):
         from servicekit.consumer import EventConsumer
         from servicekit.events import EventType
         from servicekit.inbox.models import ProcessedEvent
-        from servicekit.testing import make_event, produce_raw
+        from servicekit.testkit.kafka import make_event, produce_raw
 
         mine = [self.create(alice, title=f"mine {i}")["id"] for i in range(3)]
         other = Caller(type(alice.client))
@@ -556,7 +558,8 @@ class OwnedResourceEventsContract(ResourceApi):
         import time
 
         from servicekit.outbox.models import OutboxEvent
-        from servicekit.testing import events_on, manage_py
+        from servicekit.testkit.kafka import events_on
+        from servicekit.testkit.service import manage_py
 
         objects = [
             alice.client.post(self.url, {**self.payload, "title": f"t{i}"}, format="json").json() for i in range(40)
@@ -609,7 +612,7 @@ def import_handlers(path: str) -> Any:
 def dead_letters(marker: str) -> list[Any]:
     from django.conf import settings
 
-    from servicekit.testing import read_topic
+    from servicekit.testkit.kafka import read_topic
 
     topic = f"{settings.EVENT_CONSUMER['group']}.dlq"
     return [m for m in read_topic(topic) if m.key == marker]

@@ -11,7 +11,7 @@ From Python::
 
 As a foreground process, for a broker of your own next to the services::
 
-    python -m servicekit.embedded_broker --port 9092 --topic user_events:3
+    python -m servicekit.devstack.embedded_broker --port 9092 --topic user_events:3
 
 (``make run`` starts one in-process through ``servicekit.devstack``; the tests through the
 ``kafka_broker`` fixture. Both apply the tuning below through the ``KAFKA_*`` settings:
@@ -543,7 +543,7 @@ def _topic_arg(value: str) -> tuple[str, int | None]:
 def main(argv: list[str] | None = None) -> int:
     """Run a broker in the foreground until SIGTERM, SIGINT or SIGHUP; returns the exit status."""
     parser = argparse.ArgumentParser(
-        prog="python -m servicekit.embedded_broker",
+        prog="python -m servicekit.devstack.embedded_broker",
         description="Run the embedded Kafka-compatible broker (Tansu, in-memory) in the foreground.",
     )
     parser.add_argument("--port", type=int, default=9092, help="port to listen on (default 9092; 0: any free port)")

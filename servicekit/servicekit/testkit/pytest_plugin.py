@@ -1,22 +1,23 @@
-"""pytest plugin shared by every service's test suite (``-p servicekit.pytest_plugin``).
+"""pytest plugin shared by every service's test suite (``-p servicekit.testkit.pytest_plugin``).
 
 Before Django's settings load it points the service at PostgreSQL:
 ``DATABASE_URL`` is taken from ``TEST_DATABASE_URL`` (default: the local server), and
-each service's test database is ``test_<service>``. It also gives dev-safe secrets so
-the suite needs no ``.env``.
+each service's test database is ``test_<service>``. It also gives random secrets, new
+for every run, so the suite needs no ``.env`` and no key is written down anywhere.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 
 import pytest
 
 DEFAULT_TEST_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 
 TEST_ENV = {
-    "SECRET_KEY": "test-secret-key",
-    "JWT_SIGNING_KEY": "test-jwt-signing-key-of-a-decent-length",
+    "SECRET_KEY": secrets.token_urlsafe(48),
+    "JWT_SIGNING_KEY": secrets.token_urlsafe(48),
     "JWT_ALGORITHM": "HS256",
     "DEBUG": "False",
     "LOG_LEVEL": "WARNING",
@@ -80,7 +81,7 @@ def kafka_broker(tmp_path_factory):
     if external:
         yield ExternalBroker(external)
         return
-    from servicekit.embedded_broker import EmbeddedBroker
+    from servicekit.devstack.embedded_broker import EmbeddedBroker
 
     broker = EmbeddedBroker(log_path=tmp_path_factory.mktemp("kafka") / "broker.log").start()
     try:

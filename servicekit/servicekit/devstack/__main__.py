@@ -1,0 +1,5 @@
+import sys
+
+from servicekit.devstack.launcher import main
+
+sys.exit(main())

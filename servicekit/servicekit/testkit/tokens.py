@@ -1,0 +1,83 @@
+"""Tokens for tests: minted the way user_service makes them, forged for attacks, key pairs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import jwt as pyjwt
+from decouple import undefined
+from django.conf import settings
+from rest_framework_simplejwt.backends import TokenBackend
+
+from servicekit.jwt import JWTRole, simple_jwt_settings
+
+
+@cache
+def rsa_keypair() -> tuple[str, str]:
+    """A fresh 2048-bit RSA key pair as (private PEM, public PEM), one per test run."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+def fake_env(values: dict[str, str]) -> Callable[..., Any]:
+    """A stand-in for decouple's ``config`` reading only ``values`` (then defaults)."""
+
+    def env(name: str, default: Any = undefined, cast: Any = undefined) -> Any:
+        if name in values:
+            return cast(values[name]) if cast is not undefined else values[name]
+        return default
+
+    return env
+
+
+def token_backend_for(role: JWTRole, **env: str) -> TokenBackend:
+    """The TokenBackend a service with ``role`` gets from these JWT_* variables."""
+    conf = simple_jwt_settings(role=role, env=fake_env(env))
+    return TokenBackend(
+        conf["ALGORITHM"],
+        conf["SIGNING_KEY"],
+        conf["VERIFYING_KEY"],
+        conf["AUDIENCE"],
+        conf["ISSUER"],
+        None,
+        conf["LEEWAY"],
+    )
+
+
+def mint_access_token(
+    user_id: uuid.UUID | str | None = None, *, email: str = "someone@example.com", **claims: Any
+) -> str:
+    """An access token made the way user_service makes them, signed with this service's key."""
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    token = AccessToken()
+    token["user_id"] = str(user_id or uuid.uuid4())
+    token["email"] = email
+    token["is_staff"] = False
+    for name, value in claims.items():
+        token[name] = value
+    return str(token)
+
+
+def forge_token(payload: dict[str, Any], *, key: str | None = None, algorithm: str = "HS256", **headers: Any) -> str:
+    """A token signed outside simplejwt: for attacks (wrong key, tampered claims, alg none)."""
+    return pyjwt.encode(
+        payload,
+        key if key is not None else settings.SIMPLE_JWT["SIGNING_KEY"],
+        algorithm=algorithm,
+        headers=headers or None,
+    )

@@ -1,0 +1,3 @@
+from servicekit.entrypoints import wsgi_application
+
+application = wsgi_application()

@@ -1,0 +1,101 @@
+"""No known key ever signs a token: published placeholders and weak keys stop a service."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from servicekit.checks import check_secrets
+from servicekit.devstack.secrets import dev_secrets, env_file_from_example
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = (ROOT / ".env.example").read_text()
+SECRET_LINE = re.compile(r"^(?P<name>[A-Z_]*(?:SECRET|SIGNING_KEY|PASSWORD)[A-Z_]*)=(?P<value>.*)$", re.MULTILINE)
+
+
+def ids(messages):
+    return sorted(m.id for m in messages)
+
+
+def example_value(name):
+    return next(m["value"] for m in SECRET_LINE.finditer(EXAMPLE) if m["name"] == name)
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_the_placeholders_of_env_example_are_refused_in_any_mode(settings, debug):
+    settings.DEBUG = debug
+    settings.SECRET_KEY = example_value("SECRET_KEY")
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "SIGNING_KEY": example_value("JWT_SIGNING_KEY")}
+    assert ids(check_secrets()) == ["servicekit.E001", "servicekit.E002"]
+
+
+def test_every_secret_in_env_example_is_a_placeholder():
+    found = {m["name"]: m["value"] for m in SECRET_LINE.finditer(EXAMPLE)}
+    assert {"SECRET_KEY", "JWT_SIGNING_KEY", "USER_DB_PASSWORD"} <= set(found)
+    assert all("change-me" in value for value in found.values()), found
+
+
+def test_a_short_key_stops_production_and_warns_in_development(settings):
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "SIGNING_KEY": "x" * 31}
+    settings.DEBUG = False
+    assert ids(check_secrets()) == ["servicekit.E003"]
+    settings.DEBUG = True
+    assert ids(check_secrets()) == ["servicekit.W003"]
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "SIGNING_KEY": "x" * 32}
+    settings.DEBUG = False
+    assert check_secrets() == []
+
+
+def test_rs256_keys_are_not_measured_as_hmac_secrets(settings):
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "ALGORITHM": "RS256", "SIGNING_KEY": ""}
+    assert check_secrets() == []
+
+
+def _start(command, **env):
+    project = Path(__file__).parent / "project"
+    return subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "SECRET_KEY": "s" * 50, **env})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi:application", "--bind", "127.0.0.1:0"],
+        [sys.executable, "manage.py", "relay_outbox"],
+    ],
+    ids=["web", "relay"],
+)
+def test_processes_refuse_to_start_with_a_published_key(command):
+    result = _start(command, JWT_SIGNING_KEY=example_value("JWT_SIGNING_KEY"), DEBUG="True")
+    assert result.returncode != 0
+    assert "servicekit.E002" in result.stderr and "make env" in result.stderr
+
+
+def test_a_missing_secret_is_one_line_not_a_traceback():
+    result = _start([sys.executable, "manage.py", "check"], SECRET_KEY="")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "SECRET_KEY is not set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_development_secrets_are_random_per_checkout_and_kept(tmp_path):
+    first = dev_secrets(tmp_path / "a" / "dev-secrets.env")
+    assert first == dev_secrets(tmp_path / "a" / "dev-secrets.env")  # survives restarts
+    assert (tmp_path / "a" / "dev-secrets.env").stat().st_mode & 0o777 == 0o600
+    other = dev_secrets(tmp_path / "b" / "dev-secrets.env")
+    assert set(first) == {"SECRET_KEY", "JWT_SIGNING_KEY"}
+    assert all(len(value) >= 64 and value != other[name] for name, value in first.items())
+
+
+def test_make_env_replaces_every_placeholder_with_a_fresh_secret():
+    written, again = env_file_from_example(EXAMPLE), env_file_from_example(EXAMPLE)
+    assert "=change-me" not in written
+    secrets = {m["name"]: m["value"] for m in SECRET_LINE.finditer(written)}
+    assert secrets and all(len(v) >= 64 for v in secrets.values())
+    assert secrets != {m["name"]: m["value"] for m in SECRET_LINE.finditer(again)}
+    assert re.search(r"^KAFKA_CLUSTER_ID=[A-Za-z0-9_-]{22}$", written, re.MULTILINE)
+    # Everything else is .env.example as it is.
+    unchanged = [line for line in EXAMPLE.splitlines() if "change-me" not in line and "CLUSTER_ID=" not in line]
+    assert [line for line in written.splitlines() if line in unchanged] == unchanged
