@@ -61,8 +61,9 @@ def database_settings(*, service: str, base_dir: Path) -> dict[str, Any]:
         }
     else:
         db.setdefault("OPTIONS", {})["connect_timeout"] = env("DB_CONNECT_TIMEOUT", default=5, cast=int)
-    # Each service's test database is its own, so suites may run side by side.
-    db["TEST"] = {"NAME": f"test_{service}"}
+    # Each service's test database is its own, so suites may run side by side (and, with a
+    # suffix per checkout, the suites of two checkouts on one server).
+    db["TEST"] = {"NAME": f"test_{service}{env('TEST_DATABASE_SUFFIX', default='')}"}
     return db
 
 
