@@ -1,3 +1,5 @@
+import re
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics
@@ -9,14 +11,20 @@ from rest_framework.views import APIView
 from activity.selectors import activity_get, event_list
 from activity.serializers import EventSerializer, UserActivitySerializer
 from servicekit.api import caller_id
-from servicekit.events import EventType
+from servicekit.events import MAX_ATTRIBUTE_LENGTH
 
-EVENT_TYPES = frozenset(t.value for t in EventType)
+# Any type a producer may declare: every valid event is recorded, known type or not.
+EVENT_TYPE = re.compile(rf"^[a-z0-9_.-]{{1,{MAX_ATTRIBUTE_LENGTH}}}$")
 
 
 @extend_schema(
     parameters=[
-        OpenApiParameter("type", OpenApiTypes.STR, enum=[t.value for t in EventType], description="only this type")
+        OpenApiParameter(
+            "type",
+            OpenApiTypes.STR,
+            pattern=EVENT_TYPE.pattern,
+            description="only events of this type (e.g. post.created)",
+        )
     ]
 )
 class EventListApi(generics.ListAPIView):
@@ -27,8 +35,8 @@ class EventListApi(generics.ListAPIView):
 
     def get_queryset(self):
         event_type = self.request.query_params.get("type") or None
-        if event_type is not None and event_type not in EVENT_TYPES:
-            raise ValidationError({"type": [f"Unknown event type {event_type!r}."]})
+        if event_type is not None and not EVENT_TYPE.match(event_type):
+            raise ValidationError({"type": ["Not an event type (lower-case letters, digits, '.', '_' and '-')."]})
         return event_list(
             user_id=caller_id(self.request), everyone=bool(self.request.user.is_staff), event_type=event_type
         )

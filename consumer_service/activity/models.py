@@ -5,8 +5,8 @@ class Event(models.Model):
     """Every domain event consumed, as it arrived (``id`` is the CloudEvents id)."""
 
     id = models.UUIDField(primary_key=True)
-    type = models.CharField(max_length=64)
-    source = models.CharField(max_length=64)
+    type = models.CharField(max_length=128)
+    source = models.CharField(max_length=128)
     subject = models.CharField(max_length=128)
     user_id = models.UUIDField()
     time = models.DateTimeField()
@@ -35,7 +35,7 @@ class UserActivity(models.Model):
     notes = models.PositiveIntegerField(default=0)
     events_seen = models.PositiveIntegerField(default=0)
     last_activity_at = models.DateTimeField(null=True, blank=True)
-    last_event_type = models.CharField(max_length=64, blank=True, default="")
+    last_event_type = models.CharField(max_length=128, blank=True, default="")
     account_deleted = models.BooleanField(default=False)
 
     class Meta:

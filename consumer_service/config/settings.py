@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-from servicekit.events import ConsumerGroup, Topic
 from servicekit.settings import JWTRole, build_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -17,9 +16,7 @@ globals().update(
     )
 )
 
-# `manage.py consume_events`: record every event of every topic (see activity/handlers.py).
-EVENT_CONSUMER = {
-    "group": ConsumerGroup.CONSUMER_SERVICE,
-    "topics": list(Topic),
-    "handlers": "activity.handlers.HANDLERS",
+EVENTS = {
+    # What consume_events records: every event of every topic (activity/handlers.py).
+    "HANDLERS": "activity.handlers.HANDLERS",
 }

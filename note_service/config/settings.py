@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-from servicekit.events import ConsumerGroup, Topic
 from servicekit.settings import JWTRole, build_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -17,9 +16,9 @@ globals().update(
     )
 )
 
-# `manage.py consume_events`: delete a deleted user's notes (see notes/handlers.py).
-EVENT_CONSUMER = {
-    "group": ConsumerGroup.NOTE_SERVICE,
-    "topics": [Topic.USER],
-    "handlers": "notes.handlers.HANDLERS",
+EVENTS = {
+    # What relay_outbox publishes and ensure_topics creates (notes/events.py: the contract).
+    "PUBLISHES": ["notes.events.NOTE_EVENTS"],
+    # What consume_events reacts to: a deleted user's notes are deleted (notes/handlers.py).
+    "HANDLERS": "notes.handlers.HANDLERS",
 }

@@ -2,16 +2,12 @@
 
 from uuid import UUID
 
+from notes.events import NOTE_CREATED, NOTE_DELETED, NOTE_FIELDS, NOTE_UPDATED
 from notes.models import Note
-from servicekit.events import EventType
 from servicekit.resources import OwnedResourceWrites
 
 NOTES = OwnedResourceWrites(
-    model=Note,
-    created=EventType.NOTE_CREATED,
-    updated=EventType.NOTE_UPDATED,
-    deleted=EventType.NOTE_DELETED,
-    fields=("id", "user_id", "title", "content", "created_at", "updated_at"),
+    model=Note, created=NOTE_CREATED, updated=NOTE_UPDATED, deleted=NOTE_DELETED, fields=NOTE_FIELDS
 )
 
 
@@ -27,6 +23,6 @@ def note_delete(*, note: Note) -> None:
     NOTES.delete(note)
 
 
-def note_delete_all_of_user(*, user_id: UUID) -> int:
-    """Deletes every note of a deleted user, each with its own ``note.deleted`` event."""
-    return NOTES.delete_all_of_user(user_id)
+def note_delete_all_of_users(*, user_ids: list[UUID]) -> int:
+    """Deletes every note of these deleted users, each with its own ``note.deleted`` event."""
+    return NOTES.delete_all_of_users(user_ids)

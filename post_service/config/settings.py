@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-from servicekit.events import ConsumerGroup, Topic
 from servicekit.settings import JWTRole, build_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -17,9 +16,9 @@ globals().update(
     )
 )
 
-# `manage.py consume_events`: delete a deleted user's posts (see posts/handlers.py).
-EVENT_CONSUMER = {
-    "group": ConsumerGroup.POST_SERVICE,
-    "topics": [Topic.USER],
-    "handlers": "posts.handlers.HANDLERS",
+EVENTS = {
+    # What relay_outbox publishes and ensure_topics creates (posts/events.py: the contract).
+    "PUBLISHES": ["posts.events.POST_EVENTS"],
+    # What consume_events reacts to: a deleted user's posts are deleted (posts/handlers.py).
+    "HANDLERS": "posts.handlers.HANDLERS",
 }

@@ -2,15 +2,12 @@
 
 from uuid import UUID
 
-from posts.services import post_delete_all_of_user
-from servicekit.consumer import Delivery, Handler
-from servicekit.events import EventEnvelope, EventType
+from posts.services import post_delete_all_of_users
+from servicekit.consumer import EventHandlers, Received
+
+HANDLERS = EventHandlers(group="post_service")
 
 
-def handle_user_deleted(event: EventEnvelope, delivery: Delivery) -> None:
-    post_delete_all_of_user(user_id=UUID(event.subject))
-
-
-HANDLERS: dict[EventType, Handler] = {
-    EventType.USER_DELETED: handle_user_deleted,
-}
+@HANDLERS.batch("user_events", "user.deleted")
+def handle_users_deleted(received: list[Received]) -> None:
+    post_delete_all_of_users(user_ids=[UUID(item.event.subject) for item in received])

@@ -2,16 +2,12 @@
 
 from uuid import UUID
 
+from posts.events import POST_CREATED, POST_DELETED, POST_FIELDS, POST_UPDATED
 from posts.models import Post
-from servicekit.events import EventType
 from servicekit.resources import OwnedResourceWrites
 
 POSTS = OwnedResourceWrites(
-    model=Post,
-    created=EventType.POST_CREATED,
-    updated=EventType.POST_UPDATED,
-    deleted=EventType.POST_DELETED,
-    fields=("id", "user_id", "title", "description", "created_at", "updated_at"),
+    model=Post, created=POST_CREATED, updated=POST_UPDATED, deleted=POST_DELETED, fields=POST_FIELDS
 )
 
 
@@ -27,6 +23,6 @@ def post_delete(*, post: Post) -> None:
     POSTS.delete(post)
 
 
-def post_delete_all_of_user(*, user_id: UUID) -> int:
-    """Deletes every post of a deleted user, each with its own ``post.deleted`` event."""
-    return POSTS.delete_all_of_user(user_id)
+def post_delete_all_of_users(*, user_ids: list[UUID]) -> int:
+    """Deletes every post of these deleted users, each with its own ``post.deleted`` event."""
+    return POSTS.delete_all_of_users(user_ids)

@@ -1,32 +1,46 @@
 """The consumer loop every consuming service runs (``manage.py consume_events``).
 
-For each message, in partition order:
-1. parse the CloudEvents envelope; a message that is not one goes to the dead-letter
-   topic at once (retrying cannot fix it);
-2. in one database transaction: insert the event id into the processed-events table
-   and run the handler registered for the event type; an event already there is a
-   redelivery and is skipped, so every effect happens exactly once (consecutive
-   messages share a transaction, each in its own savepoint: one commit per batch);
-3. a handler that keeps failing is retried with backoff, then dead-lettered; a database
-   outage is not the message's fault: the loop waits on that message until the database
-   is back (it never dead-letters or skips it);
-4. only then is the offset stored; stored offsets are committed every second, when
-   partitions are revoked and at shutdown.
-SIGTERM/SIGINT finish the current message, commit and close.
+A service declares what it reacts to in one table (``<app>/handlers.py``)::
+
+    HANDLERS = EventHandlers(group="post_service")
+
+    @HANDLERS.batch("user_events", "user.deleted")
+    def handle_users_deleted(received: list[Received]) -> None: ...
+
+The loop, for what has arrived (it never waits for a batch to fill):
+1. parse each message as a CloudEvents envelope; one that is not goes to the dead-letter
+   topic (retrying cannot fix it); a valid event of a type the service has no handler
+   for is skipped (tolerant reader: producers add types without lock-step deploys);
+2. in one database transaction, with a constant number of statements: insert the
+   batch's event ids into the processed-events table (``ON CONFLICT DO NOTHING
+   RETURNING`` says which are new: a redelivery is skipped), and give the new events to
+   their handlers, consecutive events of one handler in one call;
+3. if a handler fails, the batch is rolled back and applied again one event at a time:
+   the failing one is retried with backoff, then dead-lettered, and the rest follow in
+   order. A database outage is not the message's fault: the loop waits (checking every
+   second) until the database is back, and never dead-letters or skips for it;
+4. only after the commit are the offsets stored; stored offsets are committed every
+   second, when partitions are revoked and at shutdown.
+SIGTERM/SIGINT finish the current batch, commit and close. The heartbeat is beaten in
+every wait, so a long outage never looks like a stuck loop.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import groupby
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections, transaction
+from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
+from django.utils import timezone
 
-from servicekit.events import EventEnvelope, EventType
+from servicekit.events import EventEnvelope, dead_letter_topic
 from servicekit.heartbeat import Heartbeat
 from servicekit.inbox.models import ProcessedEvent
 from servicekit.kafka import UNPUBLISHABLE, OutgoingMessage, consumer_config, producer_config, publish
@@ -34,7 +48,13 @@ from servicekit.kafka import UNPUBLISHABLE, OutgoingMessage, consumer_config, pr
 log = logging.getLogger("servicekit.consumer")
 
 COMMIT_INTERVAL_SECONDS = 1.0
+#: How long a poll waits for the first message of a batch (then the loop beats and commits).
+POLL_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
+#: While the database is away, how often to try it again: catch-up starts within this.
+DATABASE_RETRY_SECONDS = 1.0
+#: An outage is logged when it starts and then this often.
+OUTAGE_LOG_SECONDS = 30.0
 #: PostgreSQL deadlock_detected and serialization_failure: retry, nothing is down.
 TRANSIENT_PGCODES = {"40P01", "40001"}
 
@@ -51,56 +71,157 @@ class Delivery:
         return f"{self.topic}[{self.partition}]@{self.offset}"
 
 
-Handler = Callable[[EventEnvelope, Delivery], None]
+@dataclass(frozen=True)
+class Received:
+    """An event as a handler gets it: the envelope and where it came from."""
+
+    event: EventEnvelope
+    delivery: Delivery
+
+    @property
+    def id(self) -> str:
+        """The event id in canonical form (what deduplication compares)."""
+        return str(uuid.UUID(self.event.id))
+
+
+BatchHandler = Callable[[list[Received]], None]
+
+
+@dataclass
+class EventHandlers:
+    """What one consuming service reacts to: its group, its topics and a handler per type.
+
+    Types are named as the producer's contract declares them (``docs/asyncapi.yaml``);
+    a test checks that every one named here is declared there.
+    """
+
+    group: str
+    _handlers: dict[tuple[str, str], BatchHandler] = field(default_factory=dict)
+    _every: dict[str, BatchHandler] = field(default_factory=dict)
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return dead_letter_topic(self.group)
+
+    @property
+    def topics(self) -> list[str]:
+        return sorted({topic for topic, _ in self._handlers} | set(self._every))
+
+    @property
+    def subscriptions(self) -> list[tuple[str, str | None]]:
+        """(topic, type) pairs handled; type None: every event of the topic."""
+        return sorted(self._handlers) + [(topic, None) for topic in sorted(self._every)]
+
+    def batch(self, topic: str, *types: str) -> Callable[[BatchHandler], BatchHandler]:
+        """Registers a handler that gets consecutive new events of ``types`` in one call."""
+
+        def register(handler: BatchHandler) -> BatchHandler:
+            for name in types:
+                if (topic, name) in self._handlers:
+                    raise ValueError(f"{name} on {topic} has a handler already")
+                self._handlers[(topic, name)] = handler
+            return handler
+
+        return register
+
+    def each(self, topic: str, *types: str) -> Callable[[Callable[[Received], None]], Callable[[Received], None]]:
+        """Registers a handler of one event at a time (for simple cases)."""
+
+        def register(handler: Callable[[Received], None]) -> Callable[[Received], None]:
+            def one_by_one(received: list[Received]) -> None:
+                for item in received:
+                    handler(item)
+
+            one_by_one.__name__ = handler.__name__
+            self.batch(topic, *types)(one_by_one)
+            return handler
+
+        return register
+
+    def every_event(self, *topics: str) -> Callable[[BatchHandler], BatchHandler]:
+        """Registers a handler of every valid event of ``topics``, known type or not."""
+
+        def register(handler: BatchHandler) -> BatchHandler:
+            for topic in topics:
+                self._every[topic] = handler
+            return handler
+
+        return register
+
+    def handler_for(self, topic: str, event_type: str) -> BatchHandler | None:
+        return self._handlers.get((topic, event_type)) or self._every.get(topic)
 
 
 class Interrupted(Exception):
-    """A stop was requested while waiting on a message; its offset must not be stored."""
+    """A stop was requested while waiting; the offsets of the batch must not be stored."""
+
+
+class HandlerFailed(Exception):
+    """A handler raised: the batch is applied again one event at a time."""
 
 
 class EventConsumer:
     def __init__(
         self,
+        handlers: EventHandlers,
         *,
-        group: str,
-        topics: list[str],
-        handlers: Mapping[EventType, Handler],
+        group: str | None = None,
         consumer: Consumer | None = None,
         producer: Producer | None = None,
-        dead_letter_topic: str | None = None,
     ) -> None:
-        self.group = str(group)
-        self.topics = [str(t) for t in topics]
         self.handlers = handlers
-        self.dead_letter_topic = dead_letter_topic or f"{self.group}.dlq"
+        self.group = group or handlers.group
+        self.topics = handlers.topics
+        self.dead_letter_topic = handlers.dead_letter_topic
         self.consumer = consumer or Consumer(consumer_config(self.group))
         self.producer = producer or Producer(producer_config("dlq"))
         self.attempts = max(1, settings.KAFKA["HANDLER_ATTEMPTS"])
         self.batch_size = settings.KAFKA["CONSUMER_BATCH_SIZE"]
         self.delivery_timeout = settings.KAFKA["DELIVERY_TIMEOUT_MS"] / 1000 + 5
+        self.heartbeat = Heartbeat()
+        self.counts: Counter[str] = Counter()
+        self._should_stop: Callable[[], bool] = lambda: False
         self._uncommitted = False
         self._last_commit = time.monotonic()
+        self._outage_since: float | None = None
+        self._outage_logged = 0.0
+        self._warned_topics: set[str] = set()
 
     # -- the loop --------------------------------------------------------------------------
 
+    def wait_for_own_topics(self, should_stop: Callable[[], bool]) -> None:
+        """Creates the topics this service owns (its dead-letter topic), waiting for the
+        broker as long as it takes; the topics it reads are created by their owners."""
+        from servicekit.kafka import ensure_topics
+
+        self._should_stop = should_stop
+        while not should_stop():
+            try:
+                ensure_topics(timeout=5, on_wait=self.heartbeat.beat)
+                return
+            except KafkaException as exc:
+                log.warning("waiting for the broker: %s", exc)
+                try:
+                    self._pause(DATABASE_RETRY_SECONDS)
+                except Interrupted:
+                    return
+
     def run(self, should_stop: Callable[[], bool]) -> None:
         """Consumes until ``should_stop()``."""
+        self._should_stop = should_stop
         self.consumer.subscribe(self.topics, on_revoke=self._on_revoke)
         log.info("consuming %s as group %s", ", ".join(self.topics), self.group)
-        heartbeat = Heartbeat()
         try:
             while not should_stop():
-                heartbeat.beat()
-                batch = []
-                for message in self.consumer.consume(self.batch_size, timeout=0.5):
-                    if message.error():
-                        self._on_kafka_error(message.error())
-                    else:
-                        batch.append(message)
-                try:
-                    self.handle_batch(batch, should_stop)
-                except Interrupted:
-                    break
+                self.heartbeat.beat()
+                first = self.consumer.poll(POLL_SECONDS)
+                if first is not None:
+                    # What has arrived, never a wait for more.
+                    messages = [first, *self.consumer.consume(self.batch_size - 1, timeout=0)]
+                    try:
+                        self.handle_batch([m for m in messages if not self._is_error(m)])
+                    except Interrupted:
+                        break
                 self._commit_if_due()
         finally:
             self._commit()
@@ -108,139 +229,117 @@ class EventConsumer:
             self.producer.flush(5)
             log.info("consumer %s stopped", self.group)
 
-    def handle_batch(self, messages: list[Message], should_stop: Callable[[], bool]) -> None:
+    def handle_batch(self, messages: Sequence[Message]) -> None:
         """Applies ``messages`` in order, storing each offset once its effect is committed.
 
-        Consecutive good messages share one transaction (each in its own savepoint), so a
-        burst costs one commit, not one per event. A message that needs care of its own
-        (not an event, or its handler failed) ends that run: it is then retried or
-        dead-lettered alone, and the rest follow in order.
+        Raises Interrupted on a stop while waiting (the offsets not stored are redelivered).
         """
+        parsed = [(message, _parse(message)) for message in messages]
         index = 0
-        while index < len(messages):
-            index, error = self._apply_run(messages, index, should_stop)
-            if index < len(messages):
-                self.handle(messages[index], should_stop, failed_with=error)
-                self._stored(messages[index])
-                index += 1
-
-    def _apply_run(
-        self, messages: list[Message], start: int, should_stop: Callable[[], bool]
-    ) -> tuple[int, Exception | None]:
-        """Applies ``messages[start:]`` in one transaction up to the first that needs care
-        of its own. Returns its index (``len(messages)`` when all went in) and the error
-        of its handler, if that is why."""
-        db_backoff = 0.0
-        while True:
-            applied: list[tuple[EventEnvelope, Delivery, bool]] = []
-            stop_at, error = len(messages), None
-            try:
-                with transaction.atomic():
-                    for index in range(start, len(messages)):
-                        event, delivery, handler = self._parse(messages[index])
-                        if event is None:
-                            stop_at = index
-                            break
-                        if handler is None:  # an event type this service does not react to
-                            continue
-                        try:
-                            applied.append((event, delivery, self._apply(event, delivery, handler)))
-                        except (OperationalError, InterfaceError):
-                            raise
-                        except Exception as exc:  # noqa: BLE001 - its savepoint is rolled back; handled alone
-                            stop_at, error = index, exc
-                            break
-                    if transaction.get_connection().needs_rollback:
-                        # A savepoint could not be rolled back (the connection broke under the
-                        # handler): leaving the block would roll everything back silently, and
-                        # the offsets below must not be stored for it.
-                        raise OperationalError("the transaction was marked for rollback")
-            except (OperationalError, InterfaceError) as exc:
-                db_backoff = self._wait_for_database(exc, db_backoff, should_stop)
-                continue
-            for message in messages[start:stop_at]:
+        while index < len(parsed):
+            end = next((i for i in range(index, len(parsed)) if isinstance(parsed[i][1], Exception)), len(parsed))
+            self._apply_run(parsed[index:end])
+            if end < len(parsed):
+                message, error = parsed[end]
+                self._dead_letter(message, f"invalid event: {error}")
                 self._stored(message)
-            for event, delivery, was_applied in applied:
-                self._log_event(event, delivery, was_applied)
-            return stop_at, error
+            index = end + 1
 
-    def _parse(self, message: Message) -> tuple[EventEnvelope | None, Delivery, Handler | None]:
-        delivery = Delivery(message.topic(), message.partition(), message.offset())
+    # -- applying --------------------------------------------------------------------------
+
+    def _apply_run(self, run: Sequence[tuple[Message, Received | Exception]]) -> None:
+        """Valid events: the batch path (a constant number of statements), or, when a
+        handler fails, one event at a time."""
+        if not run:
+            return
+        received = [item for _, item in run]
         try:
-            event = EventEnvelope.from_json(message.value())
-        except Exception:  # noqa: BLE001 - whatever fails to parse is dead-lettered by handle()
-            return None, delivery, None
-        return event, delivery, self.handlers.get(event.type)
-
-    def handle(
-        self, message: Message, should_stop: Callable[[], bool], *, failed_with: Exception | None = None
-    ) -> None:
-        """Applies one message alone, retrying a failing handler, or dead-letters it.
-        ``failed_with``: the error of an attempt already made (in a batch).
-
-        Raises Interrupted on a stop while waiting (the offset must then not be stored).
-        """
-        delivery = Delivery(message.topic(), message.partition(), message.offset())
-        try:
-            event = EventEnvelope.from_json(message.value())
-        except Exception as exc:  # noqa: BLE001 - InvalidEvent, or anything else a value can cause
-            self._dead_letter(message, delivery, f"invalid event: {exc}", should_stop)
+            applied = self._with_database(lambda: self._apply(received))
+        except HandlerFailed as failure:
+            log.warning("a handler failed in a batch of %d (%r); applying them one by one", len(run), failure.__cause__)
+            for message, item in run:
+                self._apply_alone(message, item)
             return
-        handler = self.handlers.get(event.type)
-        if handler is None:
-            log.debug("%s %s: no handler in this service, skipped", event.type, delivery)
-            return
-        db_backoff, failures, last_error = 0.0, int(failed_with is not None), failed_with
-        while True:
-            if failures:
-                if failures >= self.attempts:
-                    log.error("%s %s failed %d times; dead-lettering", event.type, delivery, failures)
-                    self._dead_letter(message, delivery, f"handler failed: {last_error!r}", should_stop)
-                    return
-                self._pause(0.2 * 2**failures, should_stop)
-            try:
-                applied = self._apply(event, delivery, handler)
-            except (OperationalError, InterfaceError) as exc:
-                db_backoff = self._wait_for_database(exc, db_backoff, should_stop)
-                continue
-            except Exception as exc:  # noqa: BLE001 - whatever a handler raises is retried, then dead-lettered
-                log.warning("%s %s: handler failed (%r)", event.type, delivery, exc, exc_info=True)
-                failures, last_error = failures + 1, exc
-                continue
-            self._log_event(event, delivery, applied)
-            return
+        for message, _ in run:
+            self._stored(message)
+        self._log_events(received, applied)
 
-    def _apply(self, event: EventEnvelope, delivery: Delivery, handler: Handler) -> bool:
-        """The handler's effect and the processed-event row, together (one savepoint).
-
-        Returns False, doing nothing, for an event already processed (a redelivery).
-        """
+    def _apply(self, received: Sequence[Received]) -> set[str]:
+        """One transaction: the new events' ids recorded and their effects applied.
+        Returns the ids that were new. Raises HandlerFailed (everything rolled back)."""
+        plan: list[tuple[Received, BatchHandler]] = []
+        seen: set[str] = set()
+        for item in received:  # first copies of the events some handler takes
+            handler = self.handlers.handler_for(item.delivery.topic, item.event.type)
+            if handler is not None and item.id not in seen:
+                seen.add(item.id)
+                plan.append((item, handler))
+        if not plan:
+            return set()
         with transaction.atomic():
-            if ProcessedEvent.objects.filter(event_id=event.id).exists():
-                return False
-            ProcessedEvent.objects.create(
-                event_id=event.id,
-                event_type=event.type.value,
-                topic=delivery.topic,
-                partition=delivery.partition,
-                offset=delivery.offset,
-            )
-            handler(event, delivery)
-        return True
+            new = record_processed([item for item, _ in plan])
+            fresh = [(item, handler) for item, handler in plan if item.id in new]
+            for handler, group in groupby(fresh, key=lambda pair: pair[1]):
+                try:
+                    handler([item for item, _ in group])
+                except (OperationalError, InterfaceError):
+                    raise
+                except Exception as exc:
+                    raise HandlerFailed from exc
+                if connection.needs_rollback:
+                    # The handler swallowed a database error: leaving the block would roll
+                    # back silently, and the offsets must not be stored for it.
+                    raise HandlerFailed from OperationalError("the transaction was marked for rollback")
+        return new
 
-    def _wait_for_database(self, exc: Exception, backoff: float, should_stop: Callable[[], bool]) -> float:
-        """The database, not the message, failed: wait (doubling, up to 30 s) and reconnect.
-        Returns the next backoff. However long the outage, no message is skipped. A deadlock
-        or serialization failure (two consumers' batches crossing) is retried at once."""
-        if getattr(exc.__cause__, "pgcode", None) in TRANSIENT_PGCODES:
-            log.info("transaction conflict (%s); retrying", exc.__cause__.pgcode)
-            self._pause(0.05, should_stop)
-            return backoff
-        backoff = min(MAX_BACKOFF_SECONDS, max(0.5, backoff * 2))
-        log.warning("database unavailable (%s); retrying in %.1fs", exc, backoff)
+    def _apply_alone(self, message: Message, received: Received) -> None:
+        """One event in its own transaction: retried with backoff, then dead-lettered."""
+        failures = 0
+        while True:
+            try:
+                applied = self._with_database(lambda: self._apply([received]))
+            except HandlerFailed as failure:
+                failures += 1
+                log.warning("%s %s: handler failed (%r)", received.event.type, received.delivery, failure.__cause__,
+                            exc_info=failure.__cause__)  # fmt: skip
+                if failures >= self.attempts:
+                    log.error("%s %s failed %d times; dead-lettering", received.event.type, received.delivery, failures)
+                    self._dead_letter(message, f"handler failed: {failure.__cause__!r}")
+                    break
+                self._pause(0.2 * 2**failures)
+                continue
+            self._log_events([received], applied)
+            break
+        self._stored(message)
+
+    def _with_database(self, attempt: Callable[[], set[str]]) -> set[str]:
+        """Runs ``attempt`` until the database lets it: an outage is waited out (checking
+        every second), a deadlock or serialization failure retried at once."""
+        while True:
+            try:
+                result = attempt()
+            except (OperationalError, InterfaceError) as exc:
+                if getattr(exc.__cause__, "pgcode", None) in TRANSIENT_PGCODES:
+                    log.info("transaction conflict (%s); retrying", exc.__cause__.pgcode)
+                    self._pause(0.05)
+                    continue
+                self._database_down(exc)
+                continue
+            if self._outage_since is not None:
+                log.warning("database is back after %.1fs", time.monotonic() - self._outage_since)
+                self._outage_since = None
+            return result
+
+    def _database_down(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if self._outage_since is None:
+            self._outage_since, self._outage_logged = now, now
+            log.warning("database unavailable (%s); retrying every %.0fs", exc, DATABASE_RETRY_SECONDS)
+        elif now - self._outage_logged >= OUTAGE_LOG_SECONDS:
+            self._outage_logged = now
+            log.warning("database still unavailable after %.0fs (%s)", now - self._outage_since, exc)
         close_old_connections()
-        self._pause(backoff, should_stop)
-        return backoff
+        self._pause(DATABASE_RETRY_SECONDS)
 
     def _stored(self, message: Message) -> None:
         self.consumer.store_offsets(message=message)
@@ -248,8 +347,9 @@ class EventConsumer:
 
     # -- dead letters ------------------------------------------------------------------------
 
-    def _dead_letter(self, message: Message, delivery: Delivery, error: str, should_stop: Callable[[], bool]) -> None:
+    def _dead_letter(self, message: Message, error: str) -> None:
         """Copies the message to ``<group>.dlq`` and waits for the broker's ack."""
+        delivery = _delivery(message)
         headers = [
             *(message.headers() or []),
             ("dlq.origin.topic", delivery.topic.encode()),
@@ -260,7 +360,7 @@ class EventConsumer:
         ]
         outgoing = OutgoingMessage(self.dead_letter_topic, message.key(), message.value() or b"", headers)
         backoff = 0.0
-        while (err := publish(self.producer, [outgoing], timeout=self.delivery_timeout)[0]) is not None:
+        while (err := self._publish_dead_letter(outgoing)) is not None:
             if err.code() in UNPUBLISHABLE and outgoing.value:
                 # Too large for the dead-letter topic too: keep the record of it, not the value.
                 outgoing.value = b""
@@ -268,8 +368,12 @@ class EventConsumer:
                 continue
             backoff = min(MAX_BACKOFF_SECONDS, max(0.5, backoff * 2))
             log.warning("dead-letter publish of %s failed (%s); retrying in %.1fs", delivery, err, backoff)
-            self._pause(backoff, should_stop)
+            self._pause(backoff)
+        self.counts["dead_lettered"] += 1
         log.warning("dead-lettered %s to %s: %s", delivery, self.dead_letter_topic, error)
+
+    def _publish_dead_letter(self, outgoing: OutgoingMessage) -> KafkaError | None:
+        return publish(self.producer, [outgoing], timeout=self.delivery_timeout, on_wait=self.heartbeat.beat)[0]
 
     # -- offsets -------------------------------------------------------------------------------
 
@@ -292,40 +396,108 @@ class EventConsumer:
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._commit()
 
-    def _on_kafka_error(self, error: KafkaError) -> None:
+    def _is_error(self, message: Message) -> bool:
+        error = message.error()
+        if error is None:
+            return False
         if error.fatal():
             raise KafkaException(error)
-        if error.code() != KafkaError._PARTITION_EOF:
+        if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+            # Its owner has not created it yet (topics are never auto-created): say so once.
+            if message.topic() not in self._warned_topics:
+                self._warned_topics.add(message.topic())
+                log.warning("topic %s does not exist yet; waiting for its owner to create it", message.topic())
+        elif error.code() != KafkaError._PARTITION_EOF:
             log.warning("kafka: %s", error)
+        return True
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _pause(self, seconds: float, should_stop: Callable[[], bool]) -> None:
+    def _pause(self, seconds: float) -> None:
+        """Sleeps, beating the heartbeat; raises Interrupted on a stop."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            if should_stop():
+            if self._should_stop():
                 raise Interrupted
-            time.sleep(min(0.1, deadline - time.monotonic()))
+            self.heartbeat.beat()
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
-    def _log_event(self, event: EventEnvelope, delivery: Delivery, applied: bool) -> None:
-        lag_ms = max(0, int((time.time() - event.timestamp.timestamp()) * 1000))
-        log.info(
-            "%s user=%s subject=%s %s lag=%dms%s",
-            event.type,
-            event.userid,
-            event.subject,
-            delivery,
-            lag_ms,
-            "" if applied else " (duplicate, skipped)",
-            extra={
-                "event_id": event.id,
-                "event_type": event.type.value,
-                "user_id": event.userid,
-                "subject": event.subject,
-                "topic": delivery.topic,
-                "partition": delivery.partition,
-                "offset": delivery.offset,
-                "lag_ms": lag_ms,
-                "duplicate": not applied,
-            },
-        )
+    def _log_events(self, received: Iterable[Received], applied: set[str]) -> None:
+        now, logged = time.time(), set()
+        for item in received:
+            event, delivery = item.event, item.delivery
+            if self.handlers.handler_for(delivery.topic, event.type) is None:
+                self.counts["skipped"] += 1
+                log.debug("%s %s: no handler in this service, skipped", event.type, delivery)
+                continue
+            duplicate = item.id not in applied or item.id in logged
+            logged.add(item.id)
+            self.counts["duplicates" if duplicate else "applied"] += 1
+            lag_ms = max(0, int((now - event.timestamp.timestamp()) * 1000))
+            log.info(
+                "%s user=%s subject=%s %s lag=%dms%s",
+                event.type,
+                event.userid,
+                event.subject,
+                delivery,
+                lag_ms,
+                " (duplicate, skipped)" if duplicate else "",
+                extra={
+                    "event_id": event.id,
+                    "event_type": event.type,
+                    "user_id": event.userid,
+                    "subject": event.subject,
+                    "topic": delivery.topic,
+                    "partition": delivery.partition,
+                    "offset": delivery.offset,
+                    "lag_ms": lag_ms,
+                    "duplicate": duplicate,
+                },
+            )
+
+
+def _delivery(message: Message) -> Delivery:
+    return Delivery(message.topic(), message.partition(), message.offset())
+
+
+def _parse(message: Message) -> Received | Exception:
+    try:
+        return Received(EventEnvelope.from_json(message.value()), _delivery(message))
+    except Exception as exc:  # noqa: BLE001 - InvalidEvent, or anything else a value can cause: dead-lettered
+        return exc
+
+
+def record_processed(received: Sequence[Received]) -> set[str]:
+    """Records the events as processed, in one statement; returns the ids that were new.
+
+    ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: an id already there (a redelivery) is
+    not returned, so its handler does not run again. Runs in the caller's transaction.
+    """
+    unique = list({item.id: item for item in received}.values())
+    if not unique:
+        return set()
+    meta = ProcessedEvent._meta
+    columns = ["event_id", "event_type", "topic", "partition", "offset", "processed_at"]
+    fields = [meta.get_field(name) for name in columns]
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    params: list[object] = []
+    for item in unique:
+        event, delivery = item.event, item.delivery
+        params += [
+            fields[0].get_db_prep_value(uuid.UUID(item.id), connection),
+            event.type[:64],
+            delivery.topic,
+            delivery.partition,
+            delivery.offset,
+            now,
+        ]
+    quote = connection.ops.quote_name
+    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(c) for c in columns)}) "
+        f"VALUES {', '.join([row] * len(unique))} ON CONFLICT ({quote('event_id')}) DO NOTHING "
+        f"RETURNING {quote('event_id')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {str(fields[0].to_python(value)) for (value,) in cursor.fetchall()}

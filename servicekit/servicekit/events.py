@@ -1,57 +1,101 @@
-"""The event contract: topics, event types and the CloudEvents 1.0 envelope.
+"""The event mechanics every service shares: the CloudEvents 1.0 envelope, and the way a
+service declares what it publishes.
 
-Every topic name and event type is defined here, once. A message on a topic is one
-envelope in structured mode (``content-type: application/cloudevents+json``), keyed by
-the aggregate id so that all events of one entity stay in order on one partition.
+The domain is not here. Each producing service declares its topics and event types,
+with a JSON Schema for each type's ``data``, next to its models (``posts/events.py``)::
+
+    POST_EVENTS = Topic("post_events", owner="post_service", key="the post's id",
+                        summary="Every change to a post, in order per post.")
+    POST_CREATED = POST_EVENTS.event_type("post.created", data=POST_DATA, summary="...")
+
+and emits them with :func:`servicekit.outbox.emit`. ``make contract`` writes every
+service's declarations into one AsyncAPI document (``docs/asyncapi.yaml``).
+
+A message on a topic is one envelope in structured mode (``content-type:
+application/cloudevents+json``), keyed by the aggregate id (the ``subject``) so that all
+events of one entity stay in order on one partition. Consumers are tolerant readers: a
+valid envelope of a type they do not know is theirs to skip, not a poison message.
 """
 
 from __future__ import annotations
 
-import enum
 import json
+import re
 import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/cloudevents+json"
+#: The context attributes this envelope defines; any other top-level string attribute is
+#: a CloudEvents extension (``traceparent``, say) and travels along untouched.
+ATTRIBUTES = ("specversion", "id", "source", "type", "subject", "time", "datacontenttype", "userid", "data")
+REQUIRED = ("id", "source", "type", "subject", "time", "userid")
+#: Longest type, source or subject a consumer stores (and a key a topic carries).
+MAX_ATTRIBUTE_LENGTH = 128
+# CloudEvents: extension names are lower-case ASCII letters and digits, at most 20 long.
+EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
+
+# -- JSON Schema building blocks for ``data`` schemas ---------------------------------------
+
+UUID = {"type": "string", "format": "uuid"}
+TIMESTAMP = {"type": "string", "format": "date-time"}
 
 
-class Topic(enum.StrEnum):
-    USER = "user_events"
-    POST = "post_events"
-    NOTE = "note_events"
+def object_schema(**properties: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON Schema object with every property required; extra properties allowed, so a
+    producer may add fields without breaking tolerant readers."""
+    return {"type": "object", "required": list(properties), "properties": dict(properties)}
 
 
-class EventType(enum.StrEnum):
-    USER_REGISTERED = "user.registered"
-    USER_UPDATED = "user.updated"
-    USER_DELETED = "user.deleted"
-    USER_LOGGED_IN = "user.logged_in"
-    POST_CREATED = "post.created"
-    POST_UPDATED = "post.updated"
-    POST_DELETED = "post.deleted"
-    NOTE_CREATED = "note.created"
-    NOTE_UPDATED = "note.updated"
-    NOTE_DELETED = "note.deleted"
-
-    @property
-    def topic(self) -> Topic:
-        """The topic of the aggregate: ``post.created`` goes to ``post_events``."""
-        return Topic(f"{self.value.split('.', 1)[0]}_events")
+# -- declarations ---------------------------------------------------------------------------
 
 
-class ConsumerGroup(enum.StrEnum):
-    """Consumer groups are named after the consuming service."""
+@dataclass(frozen=True)
+class EventType:
+    """One event type of a topic: its name (``post.created``) and its ``data`` schema."""
 
-    CONSUMER_SERVICE = "consumer_service"
-    POST_SERVICE = "post_service"
-    NOTE_SERVICE = "note_service"
+    name: str
+    topic: Topic
+    summary: str
+    data: Mapping[str, Any]
 
-    @property
-    def dead_letter_topic(self) -> str:
-        return f"{self.value}.dlq"
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True, eq=False)
+class Topic:
+    """A topic a service publishes to, declared once by that service (its owner)."""
+
+    name: str
+    owner: str
+    key: str
+    summary: str
+    types: dict[str, EventType] = field(default_factory=dict, repr=False)
+
+    def event_type(self, name: str, *, data: Mapping[str, Any], summary: str) -> EventType:
+        if name in self.types:
+            raise ValueError(f"{self.name} declares {name} twice")
+        declared = EventType(name=name, topic=self, summary=summary, data=data)
+        self.types[name] = declared
+        return declared
+
+    def __iter__(self) -> Iterator[EventType]:
+        return iter(self.types.values())
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def dead_letter_topic(group: str) -> str:
+    """Each consumer group's dead letters go to ``<group>.dlq``."""
+    return f"{group}.dlq"
+
+
+# -- the envelope ---------------------------------------------------------------------------
 
 
 def utc_now_rfc3339() -> str:
@@ -64,15 +108,16 @@ def encode_envelope(doc: dict[str, Any]) -> bytes:
 
 
 class InvalidEvent(ValueError):
-    """A message that is not a valid envelope of a known event type (a poison message)."""
+    """A message that is not a valid CloudEvents envelope (a poison message)."""
 
 
 @dataclass(frozen=True)
 class EventEnvelope:
-    """One CloudEvents 1.0 event. ``subject`` is the aggregate id, ``userid`` its owner."""
+    """One CloudEvents 1.0 event. ``subject`` is the aggregate id (the message key),
+    ``userid`` its owner; ``extensions`` holds any other context attribute."""
 
     source: str
-    type: EventType
+    type: str
     subject: str
     userid: str
     data: dict[str, Any]
@@ -80,10 +125,7 @@ class EventEnvelope:
     time: str = field(default_factory=utc_now_rfc3339)
     specversion: str = SPECVERSION
     datacontenttype: str = "application/json"
-
-    @property
-    def topic(self) -> Topic:
-        return self.type.topic
+    extensions: dict[str, str] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -95,29 +137,31 @@ class EventEnvelope:
 
     def to_dict(self) -> dict[str, Any]:
         doc = asdict(self)
-        doc["type"] = self.type.value
-        return doc
+        return {**doc.pop("extensions"), **doc}
 
     def to_json(self) -> bytes:
         return encode_envelope(self.to_dict())
 
     @classmethod
     def from_dict(cls, doc: Any) -> EventEnvelope:
-        """Validates ``doc`` against the contract. Raises :class:`InvalidEvent`."""
+        """Validates ``doc`` against the envelope contract. Raises :class:`InvalidEvent`.
+
+        The type is not checked against any list: whether a consumer knows it is the
+        consumer's business (tolerant reader).
+        """
         if not isinstance(doc, dict):
             raise InvalidEvent("envelope is not a JSON object")
         if doc.get("specversion") != SPECVERSION:
             raise InvalidEvent(f"unsupported specversion {doc.get('specversion')!r}")
-        missing = [name for name in ("id", "source", "type", "subject", "time", "userid") if not doc.get(name)]
+        missing = [name for name in REQUIRED if not doc.get(name)]
         if missing:
             raise InvalidEvent(f"missing attributes: {', '.join(missing)}")
-        text = {name: doc[name] for name in ("id", "source", "type", "subject", "time", "userid")}
+        text = {name: doc[name] for name in REQUIRED}
         if not all(isinstance(value, str) for value in text.values()):
-            raise InvalidEvent("attributes id, source, type, subject, time, userid must be strings")
-        try:
-            event_type = EventType(doc["type"])
-        except ValueError:
-            raise InvalidEvent(f"unknown event type {doc['type']!r}") from None
+            raise InvalidEvent(f"attributes {', '.join(REQUIRED)} must be strings")
+        too_long = [name for name in ("type", "source", "subject") if len(text[name]) > MAX_ATTRIBUTE_LENGTH]
+        if too_long:
+            raise InvalidEvent(f"attributes longer than {MAX_ATTRIBUTE_LENGTH} characters: {', '.join(too_long)}")
         try:
             uuid.UUID(text["id"])
             uuid.UUID(text["userid"])
@@ -129,15 +173,16 @@ class EventEnvelope:
         data = doc.get("data", {})
         if not isinstance(data, dict):
             raise InvalidEvent("data must be a JSON object")
+        extensions = {
+            name: value
+            for name, value in doc.items()
+            if name not in ATTRIBUTES and isinstance(value, str) and EXTENSION_NAME.match(name)
+        }
         return cls(
-            id=text["id"],
-            source=text["source"],
-            type=event_type,
-            subject=text["subject"],
-            time=text["time"],
-            userid=text["userid"],
+            **text,
             data=data,
             datacontenttype=doc.get("datacontenttype") or "application/json",
+            extensions=extensions,
         )
 
     @classmethod

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from django.conf import settings
+from django.utils.module_loading import import_string
 
-from servicekit.events import CONTENT_TYPE, ConsumerGroup, Topic
+from servicekit.events import CONTENT_TYPE, Topic
+
+if TYPE_CHECKING:
+    from servicekit.consumer import EventHandlers
 
 log = logging.getLogger("servicekit.kafka")
 
@@ -46,7 +50,8 @@ def producer_config(role: str) -> dict[str, Any]:
         "client.id": f"{conf['CLIENT_ID']}-{role}",
         **delivery,
         "acks": "all",
-        "linger.ms": 2,
+        # The relay gathers a batch itself; the client adds no wait of its own.
+        "linger.ms": 0,
         # A message not acknowledged within this time is reported failed (and retried
         # by the relay later), so a call never waits forever on a broker that is down.
         "message.timeout.ms": conf["DELIVERY_TIMEOUT_MS"],
@@ -63,38 +68,60 @@ def consumer_config(group: str) -> dict[str, Any]:
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
+        # Topics are created by their owners (ensure_topics), never by a subscription.
+        "allow.auto.create.topics": False,
         "session.timeout.ms": conf["SESSION_TIMEOUT_MS"],
         "heartbeat.interval.ms": max(500, conf["SESSION_TIMEOUT_MS"] // 5),
         "fetch.wait.max.ms": conf["FETCH_WAIT_MAX_MS"],
-        # A database outage pauses the loop on one message; stay in the group meanwhile.
+        # A database outage pauses the loop on one batch; stay in the group meanwhile.
         "max.poll.interval.ms": 600_000,
     }
 
 
-def all_topics() -> list[str]:
-    """Every topic of the contract: the event topics and each group's dead-letter topic."""
-    return [*(t.value for t in Topic), *(g.dead_letter_topic for g in ConsumerGroup)]
+# -- topics -------------------------------------------------------------------------------
 
 
-def ensure_topics(*, timeout: float = 60.0) -> list[str]:
-    """Creates missing topics; existing ones are left alone. Returns the names created.
+def published_topics() -> list[Topic]:
+    """The topics this service declares (``settings.EVENTS["PUBLISHES"]``: import paths)."""
+    return [import_string(path) for path in settings.EVENTS.get("PUBLISHES", ())]
+
+
+def event_handlers() -> EventHandlers | None:
+    """What this service consumes (``settings.EVENTS["HANDLERS"]``), if it consumes."""
+    path = settings.EVENTS.get("HANDLERS")
+    return import_string(path) if path else None
+
+
+def own_topics() -> list[str]:
+    """Every topic this service owns: those it publishes, and its dead-letter topic."""
+    names = [topic.name for topic in published_topics()]
+    handlers = event_handlers()
+    if handlers is not None:
+        names.append(handlers.dead_letter_topic)
+    return names
+
+
+def ensure_topics(*, timeout: float = 60.0, on_wait: Callable[[], None] = lambda: None) -> list[str]:
+    """Creates this service's missing topics; existing ones are left alone. Returns the
+    names created.
 
     Waits (retrying) up to ``timeout`` seconds for the broker, so it can run at startup
-    next to a broker that is still coming up.
+    next to a broker that is still coming up. Raises KafkaException when it does not answer.
     """
     conf = settings.KAFKA
-    admin = AdminClient(_common())
+    admin = AdminClient({**_common(), "allow.auto.create.topics": False})
     deadline = time.monotonic() + timeout
     while True:
         try:
-            existing = set(admin.list_topics(timeout=5).topics)
+            existing = set(admin.list_topics(timeout=min(5.0, max(0.5, timeout))).topics)
             break
         except KafkaException as exc:
             if time.monotonic() > deadline:
                 raise
             log.warning("waiting for Kafka at %s: %s", conf["BOOTSTRAP_SERVERS"], exc)
+            on_wait()
             time.sleep(1)
-    wanted = [name for name in all_topics() if name not in existing]
+    wanted = [name for name in own_topics() if name not in existing]
     if not wanted:
         return []
     futures = admin.create_topics(
@@ -112,10 +139,7 @@ def ensure_topics(*, timeout: float = 60.0) -> list[str]:
     return created
 
 
-def broker_reachable(timeout: float = 2.0) -> None:
-    """Raises if the broker does not answer a metadata request within ``timeout``."""
-    AdminClient(_common()).list_topics(timeout=timeout)
-
+# -- publishing ---------------------------------------------------------------------------
 
 #: Errors no retry can fix: the message itself is refused (size, format).
 UNPUBLISHABLE = frozenset(
@@ -126,6 +150,8 @@ UNPUBLISHABLE = frozenset(
         KafkaError._INVALID_ARG,
     }
 )
+#: The result of a message not sent because an earlier message of its key failed.
+HELD_BACK = KafkaError._PREV_IN_PROGRESS
 
 
 @dataclass
@@ -140,16 +166,44 @@ def cloudevent_headers() -> list[tuple[str, bytes]]:
     return [("content-type", CONTENT_TYPE.encode())]
 
 
-def publish(producer: Producer, messages: Iterable[OutgoingMessage], *, timeout: float) -> list[KafkaError | None]:
-    """Sends ``messages`` in order and waits for every acknowledgement.
+def publish(
+    producer: Producer,
+    messages: Sequence[OutgoingMessage],
+    *,
+    timeout: float,
+    on_wait: Callable[[], None] = lambda: None,
+) -> list[KafkaError | None]:
+    """Sends ``messages`` and waits for the acknowledgements, one message per key in flight.
 
     Returns one entry per message: ``None`` when the broker acknowledged it, else the
-    error. A message still unacknowledged after ``timeout`` is reported as failed. One
-    the client refuses outright (see :data:`UNPUBLISHABLE`) holds back the rest of its key.
+    error. The messages of a key are sent in rounds: the first of every key, then (once
+    those are acknowledged) the second, and so on, so a message is never on its way while
+    an earlier one of its key may still fail; once one fails, the rest of its key are not
+    sent (:data:`HELD_BACK`). A message still unacknowledged after ``timeout`` (for the
+    whole call) is reported as failed. ``on_wait`` is called about every second meanwhile.
     """
-    messages = list(messages)
-    results: list[KafkaError | None] = [KafkaError(KafkaError._TIMED_OUT)] * len(messages)
-    refused_keys: set[str | bytes | None] = set()
+    held = KafkaError(HELD_BACK, "held back: an earlier event of its key was not acknowledged")
+    results: list[KafkaError | None] = [held] * len(messages)
+    queues: dict[str | None, list[int]] = {}
+    for index, message in enumerate(messages):
+        queues.setdefault(message.key, []).append(index)
+    deadline = time.monotonic() + timeout
+    while queues and time.monotonic() < deadline:
+        heads = {key: indexes.pop(0) for key, indexes in queues.items()}
+        _send_round(producer, messages, heads.values(), results, deadline, on_wait)
+        queues = {key: indexes for key, indexes in queues.items() if indexes and results[heads[key]] is None}
+    return results
+
+
+def _send_round(
+    producer: Producer,
+    messages: Sequence[OutgoingMessage],
+    indexes: Iterable[int],
+    results: list[KafkaError | None],
+    deadline: float,
+    on_wait: Callable[[], None],
+) -> None:
+    timed_out = KafkaError(KafkaError._TIMED_OUT)
 
     def acked(index: int):
         def callback(err: KafkaError | None, _msg: Message) -> None:
@@ -157,27 +211,24 @@ def publish(producer: Producer, messages: Iterable[OutgoingMessage], *, timeout:
 
         return callback
 
-    for index, message in enumerate(messages):
-        if message.key in refused_keys:  # keep the key's order: nothing after a refused one
-            results[index] = KafkaError(KafkaError._PREV_IN_PROGRESS, "held back: an earlier event of its key failed")
-            continue
+    sent = []
+    for index in indexes:
+        message = messages[index]
         while True:
+            results[index] = timed_out  # until its delivery report says otherwise
             try:
-                producer.produce(
-                    message.topic,
-                    key=message.key,
-                    value=message.value,
-                    headers=message.headers,
-                    on_delivery=acked(index),
-                )
+                producer.produce(message.topic, key=message.key, value=message.value, headers=message.headers,
+                                 on_delivery=acked(index))  # fmt: skip
+                sent.append(index)
                 break
             except BufferError:  # local queue full: let deliveries drain, then retry
                 producer.poll(0.1)
             except KafkaException as exc:  # refused before sending (too large, invalid): no retry helps
                 results[index] = exc.args[0]
-                refused_keys.add(message.key)
                 break
-    remaining = producer.flush(timeout)
+    remaining = len(sent)
+    while remaining and time.monotonic() < deadline:
+        remaining = producer.flush(min(1.0, max(0.0, deadline - time.monotonic())))
+        on_wait()
     if remaining:
-        log.warning("%d message(s) not acknowledged within %.1fs", remaining, timeout)
-    return results
+        log.warning("%d message(s) not acknowledged in time", remaining)

@@ -206,9 +206,16 @@ def build_settings(
         "MAX_TEXT_BYTES": env("MAX_TEXT_BYTES", default=102_400, cast=int),
         "LOGGING": logging_settings(service=service),
         "KAFKA": kafka_settings(service=service),
+        # What the service publishes and consumes; each service sets its own (config/settings.py).
+        "EVENTS": {"PUBLISHES": [], "HANDLERS": None},
         "OUTBOX": {
-            # Idle relays wake on a PostgreSQL NOTIFY at commit; this is the fallback poll.
+            # On PostgreSQL idle relays wait on LISTEN (a NOTIFY at every commit that wrote
+            # outbox rows) and look again this often in case one was missed.
+            "IDLE_WAIT_SECONDS": env("OUTBOX_IDLE_WAIT_SECONDS", default=5.0, cast=float),
+            # On SQLite (no NOTIFY) relays poll this often.
             "POLL_INTERVAL_SECONDS": env("OUTBOX_POLL_INTERVAL_SECONDS", default=0.05, cast=float),
+            # Woken by a commit, a relay waits this long for the commits that come with it.
+            "GATHER_MS": env("OUTBOX_GATHER_MS", default=2.0, cast=float),
             "BATCH_SIZE": env("OUTBOX_BATCH_SIZE", default=200, cast=int),
             "RETENTION_HOURS": env("OUTBOX_RETENTION_HOURS", default=72, cast=float),
         },

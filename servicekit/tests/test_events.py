@@ -5,32 +5,37 @@ import uuid
 
 import pytest
 
-from servicekit.events import ConsumerGroup, EventEnvelope, EventType, InvalidEvent, Topic
+from servicekit.events import EventEnvelope, InvalidEvent, Topic, dead_letter_topic, object_schema
 
 
 def envelope(**overrides):
-    doc = EventEnvelope(source="post_service", type=EventType.POST_CREATED, subject=str(uuid.uuid4()),
+    doc = EventEnvelope(source="post_service", type="post.created", subject=str(uuid.uuid4()),
                         userid=str(uuid.uuid4()), data={"title": "x"}).to_dict()  # fmt: skip
     return {**doc, **overrides}
 
 
-def test_round_trip_keeps_every_attribute():
-    original = EventEnvelope(source="note_service", type=EventType.NOTE_DELETED, subject="n1", userid=str(uuid.uuid4()),
-                             data={"id": "n1"})  # fmt: skip
+def test_round_trip_keeps_every_attribute_and_extensions():
+    original = EventEnvelope(source="note_service", type="note.deleted", subject="n1", userid=str(uuid.uuid4()),
+                             data={"id": "n1"}, extensions={"traceparent": "00-abc-def-01"})  # fmt: skip
     parsed = EventEnvelope.from_json(original.to_json())
     assert parsed == original
     doc = json.loads(original.to_json())
     assert doc["specversion"] == "1.0" and doc["datacontenttype"] == "application/json"
-    assert doc["type"] == "note.deleted" and doc["time"].endswith("Z")
+    assert doc["type"] == "note.deleted" and doc["time"].endswith("Z") and doc["traceparent"] == "00-abc-def-01"
 
 
-def test_topics_keys_and_dead_letter_topics():
-    assert EventType.USER_LOGGED_IN.topic is Topic.USER
-    assert EventType.POST_UPDATED.topic is Topic.POST
-    assert EventType.NOTE_CREATED.topic is Topic.NOTE
-    event = EventEnvelope.from_dict(envelope())
-    assert event.key == event.subject and event.topic is Topic.POST
-    assert ConsumerGroup.CONSUMER_SERVICE.dead_letter_topic == "consumer_service.dlq"
+def test_an_unknown_type_is_a_valid_event_for_tolerant_readers():
+    event = EventEnvelope.from_dict(envelope(type="post.archived"))
+    assert event.type == "post.archived" and event.key == event.subject
+
+
+def test_topics_declare_their_types_once_and_dead_letter_topics_follow_the_group():
+    topic = Topic("thing_events", owner="thing_service", key="the thing's id", summary="Things.")
+    created = topic.event_type("thing.created", data=object_schema(), summary="A thing.")
+    assert created.topic is topic and list(topic) == [created]
+    with pytest.raises(ValueError, match="twice"):
+        topic.event_type("thing.created", data=object_schema(), summary="Again.")
+    assert dead_letter_topic("consumer_service") == "consumer_service.dlq"
 
 
 @pytest.mark.parametrize(
@@ -43,7 +48,8 @@ def test_topics_keys_and_dead_letter_topics():
         b"[]",
         b'"a string"',
         json.dumps(envelope(specversion="0.3")).encode(),
-        json.dumps(envelope(type="post.exploded")).encode(),
+        json.dumps(envelope(type="x" * 129)).encode(),
+        json.dumps(envelope(type=42)).encode(),
         json.dumps(envelope(id="not-a-uuid")).encode(),
         json.dumps(envelope(userid=None)).encode(),
         json.dumps(envelope(time="yesterday")).encode(),

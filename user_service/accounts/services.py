@@ -8,12 +8,11 @@ from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from accounts.events import user_data
+from accounts.events import USER_DELETED, USER_LOGGED_IN, USER_REGISTERED, USER_UPDATED, user_data
 from accounts.models import User
 from accounts.throttling import login_attempt_begin, login_attempt_succeeded
 from accounts.tokens import AccountRefreshToken, TokenPair, token_pair_for
 from servicekit.db import save_changes
-from servicekit.events import EventType
 from servicekit.outbox import emit
 
 DUPLICATE_EMAIL = "A user with this email address already exists."
@@ -26,7 +25,7 @@ def user_signup(*, email: str, password: str, display_name: str = "") -> User:
     try:
         with transaction.atomic():
             user = User.objects.create_user(email=email, password=password, display_name=display_name)
-            emit(EventType.USER_REGISTERED, subject=user.id, user_id=user.id, data=user_data(user))
+            emit(USER_REGISTERED, subject=user.id, user_id=user.id, data=user_data(user))
             return user
     except IntegrityError:
         # Two signups racing past the serializer's check: the unique index decides.
@@ -51,7 +50,7 @@ def user_login(*, email: str, password: str, address: str) -> tuple[User, TokenP
         if user is None:
             raise AuthenticationFailed(BAD_CREDENTIALS, code="no_active_account")
         login_attempt_succeeded(email=email, attempt=attempt)
-        emit(EventType.USER_LOGGED_IN, subject=user.id, user_id=user.id, data=user_data(user))
+        emit(USER_LOGGED_IN, subject=user.id, user_id=user.id, data=user_data(user))
         return user, token_pair_for(user)
 
 
@@ -94,7 +93,7 @@ def user_update(*, user: User, **fields: str) -> User:
     try:
         with transaction.atomic():
             user = save_changes(_locked(user), fields)
-            emit(EventType.USER_UPDATED, subject=user.id, user_id=user.id, data=user_data(user))
+            emit(USER_UPDATED, subject=user.id, user_id=user.id, data=user_data(user))
             return user
     except IntegrityError:
         raise ValidationError({"email": [DUPLICATE_EMAIL]}) from None
@@ -105,7 +104,7 @@ def user_delete(*, user: User) -> None:
     user's content. Its refresh tokens stop working at once (the user is gone)."""
     with transaction.atomic():
         user = _locked(user)
-        emit(EventType.USER_DELETED, subject=user.id, user_id=user.id, data={"id": user.id})
+        emit(USER_DELETED, subject=user.id, user_id=user.id, data={"id": user.id})
         user.delete()
 
 

@@ -18,6 +18,11 @@ globals().update(
 
 AUTH_USER_MODEL = "accounts.User"
 
+EVENTS = {
+    # What relay_outbox publishes and ensure_topics creates (accounts/events.py: the contract).
+    "PUBLISHES": ["accounts.events.USER_EVENTS"],
+}
+
 AUTH_PASSWORD_VALIDATORS = [
     {
         "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",

@@ -145,10 +145,11 @@ def manage(spec: ServiceSpec, env: dict[str, str], *args: str) -> None:
 
 
 def prepare(env: dict[str, str]) -> None:
-    """Migrations for every service, then the topics (the broker must be up)."""
+    """Migrations for every service, then each service's own topics (the broker must be up)."""
     for spec in SERVICES:
         manage(spec, env, "migrate", "--no-input", "-v", "0")
-    manage(SERVICES[0], env, "ensure_topics", "--timeout", "60")
+    for spec in SERVICES:
+        manage(spec, env, "ensure_topics", "--timeout", "60")
 
 
 def wait_ready(env: dict[str, str], timeout: float = 120.0, specs: tuple[ServiceSpec, ...] = SERVICES) -> float:

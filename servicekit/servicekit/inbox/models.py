@@ -5,11 +5,11 @@ class ProcessedEvent(models.Model):
     """An event this service has applied; written in the same transaction as the effect."""
 
     event_id = models.UUIDField(primary_key=True)
-    event_type = models.CharField(max_length=64)
+    event_type = models.CharField(max_length=128)
     topic = models.CharField(max_length=128)
     partition = models.IntegerField()
     offset = models.BigIntegerField()
-    processed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    processed_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id} ({self.topic}[{self.partition}]@{self.offset})"

@@ -1,25 +1,40 @@
-"""The outbox relay: publishes committed outbox rows to Kafka, in order, at least once.
+"""The outbox relay: publishes committed outbox rows to Kafka, in order per key, at least once.
 
 Guarantees:
-- a row is marked published only after the broker acknowledged it (``acks=all``);
-- rows of one key (aggregate) are published in ``id`` order, even with several relays:
-  on PostgreSQL each relay claims rows with ``SELECT ... FOR UPDATE SKIP LOCKED`` and
-  holds back any key whose older rows another relay holds;
-- a crash between the broker's ack and the commit re-sends those rows later: the topic
-  may carry a duplicate, which consumers skip by event id.
+- a row leaves the outbox (for :class:`PublishedEvent`) only after the broker acknowledged
+  it (``acks=all``); until then it stays pending, however long the broker is away;
+- the rows of one key are published in ``id`` order: a claim takes only each key's oldest
+  rows, and a row is produced only once the previous row of its key is acknowledged
+  (:func:`servicekit.kafka.publish`), so a delivery that fails mid-batch cannot be
+  overtaken by the next event of its key;
+- several relays may run at once (PostgreSQL): a claim locks the keys it takes
+  (``pg_try_advisory_xact_lock``) and their rows (``FOR UPDATE SKIP LOCKED``), so another
+  relay skips those keys instead of waiting or publishing out of order;
+- a parked row (the broker refuses it for good) holds back its own key only; the claim
+  skips such keys in SQL, so every other key flows;
+- a crash between the broker's ack and the commit re-sends those rows later: the topic may
+  carry a duplicate, which consumers skip by event id.
+
+Cost. The outbox table holds only pending rows, but without vacuum (PostgreSQL here runs
+with autovacuum off) the index entries of every row ever published stay in its primary key
+index. A claim therefore starts at a *floor* (:class:`ClaimFloor`) below which every row is
+known to be published, instead of at the start of that index: its cost depends on what is
+pending, not on how many events were ever published. Idle relays wait on LISTEN (a NOTIFY
+at every commit that wrote outbox rows, sent by a trigger) and cost nothing.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import select
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import timedelta
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from confluent_kafka import Producer
+from confluent_kafka import KafkaError, Producer
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
@@ -27,48 +42,188 @@ from django.utils import timezone
 from servicekit.events import encode_envelope
 from servicekit.heartbeat import Heartbeat
 from servicekit.kafka import UNPUBLISHABLE, OutgoingMessage, cloudevent_headers, producer_config, publish
-from servicekit.outbox import NOTIFY_CHANNEL
-from servicekit.outbox.models import OutboxEvent
+from servicekit.outbox import NOTIFY_CHANNEL, RESCAN
+from servicekit.outbox.models import OutboxEvent, PublishedEvent
 
 log = logging.getLogger("servicekit.outbox")
 
 MAX_BACKOFF_SECONDS = 30.0
+#: While the database is away, how often to try it again: catch-up starts within this.
+DATABASE_RETRY_SECONDS = 1.0
+#: Rows claimed but none published for this long: an error names the row that blocks.
+STALL_SECONDS = 30.0
+PRUNE_INTERVAL_SECONDS = 300.0
+#: Safety net for a lost "rescan" NOTIFY: a full claim scan this often.
+RESCAN_INTERVAL_SECONDS = 300.0
+# Advisory lock namespace of the relays' per-key locks ("ob").
+KEY_LOCK_SPACE = 0x6F62
+
+
+@dataclass(frozen=True)
+class ClaimedRow:
+    id: int
+    event_id: str
+    event_type: str
+    topic: str
+    key: str
+    payload: dict
+    created_at: datetime
+    attempts: int
+
+
+# -- the SQL of a claim ---------------------------------------------------------------------
+
+_COLUMNS = "o.id, o.event_id, o.event_type, o.topic, o.key, o.payload, o.created_at, o.attempts"
+# A key with a parked row waits behind it (on the partial index outbox_parked_key_idx).
+BLOCKED_KEY = "EXISTS (SELECT 1 FROM {table} p WHERE p.parked_at IS NOT NULL AND p.key = o.key)"
+
+
+# The planner has no statistics of a queue table (autovacuum is off here, and lags anywhere):
+# left alone it may scan the whole heap, dead rows and all, and evaluate the advisory lock
+# on every pending row. A queue is read through its primary key: say so, for this
+# transaction only.
+QUEUE_PLAN = "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; "
+
+
+def _claim_sql(vendor: str) -> str:
+    table = OutboxEvent._meta.db_table
+    blocked = BLOCKED_KEY.format(table=table)
+    if vendor != "postgresql":  # SQLite: one relay, no row locks (see OutboxRelay._claim)
+        return f"SELECT {_COLUMNS} FROM {table} o WHERE o.parked_at IS NULL AND NOT {blocked} ORDER BY o.id LIMIT %s"
+    # The advisory lock comes last in the filter: a key another relay holds is skipped,
+    # rows and all, and a key is locked before any of its rows. FOR UPDATE re-reads each
+    # row after locking it, so a row another relay published after this statement's
+    # snapshot is dropped rather than sent twice.
+    return (
+        f"SELECT {_COLUMNS} FROM {table} o"
+        f" WHERE o.id >= %s AND o.parked_at IS NULL AND NOT {blocked}"
+        f" AND pg_try_advisory_xact_lock({KEY_LOCK_SPACE}, hashtext(o.key))"
+        " ORDER BY o.id LIMIT %s FOR UPDATE OF o SKIP LOCKED"
+    )
+
+
+class ClaimFloor:
+    """The lowest outbox id a claim needs to look at, on PostgreSQL.
+
+    Every row below the floor is published (or parked, or waiting behind a parked row:
+    retrying or discarding one asks for a rescan). Ids are handed out at insert, not at
+    commit, so a row with a lower id than one already seen may still commit later; the
+    floor advances past an id only once it is known that no transaction that could hold
+    it is still running: a checkpoint records the last id handed out and the time, and once
+    every transaction open in the database started after that time (``pg_stat_activity``),
+    all ids up to the checkpoint are settled.
+    """
+
+    def __init__(self, refresh_interval: float = 0.1) -> None:
+        self.value = 0
+        self.refresh_interval = refresh_interval
+        self._checkpoint: tuple[datetime, int] | None = None
+        self._refreshed = 0.0
+        self._sequence: str | None = None
+        self._blind_warned = False
+        self.first_pending: int | None = None
+
+    def rescan(self) -> None:
+        self.value, self._checkpoint, self._refreshed = 0, None, 0.0
+
+    def refresh(self, *, force: bool = False) -> None:
+        """Moves the floor up to what is safe now (at most every ``refresh_interval``)."""
+        now = time.monotonic()
+        if not force and now - self._refreshed < self.refresh_interval:
+            return
+        self._refreshed = now
+        table = OutboxEvent._meta.db_table
+        with connection.cursor() as cursor:
+            if self._sequence is None:
+                cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+                self._sequence = cursor.fetchone()[0]
+            cursor.execute(
+                f"""
+                SELECT
+                  (SELECT min(o.id) FROM {table} o
+                    WHERE o.id >= %s AND o.parked_at IS NULL AND NOT {BLOCKED_KEY.format(table=table)}),
+                  s.issued, clock_timestamp(),
+                  (SELECT min(xact_start) FROM pg_stat_activity
+                    WHERE datname = current_database() AND backend_type = 'client backend'
+                      AND pid <> pg_backend_pid()),
+                  (SELECT count(*) FROM pg_stat_activity
+                    WHERE datname = current_database() AND backend_type = 'client backend' AND state IS NULL)
+                FROM (SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS issued FROM {self._sequence}) s
+                """,
+                [self.value],
+            )
+            first, issued, clock, oldest, hidden = cursor.fetchone()
+        self.first_pending = first
+        settled = self.value
+        if hidden:
+            # Without the right to see other sessions nothing can be proved about ids in
+            # flight: the floor stays where the pending rows are known to start.
+            if not self._blind_warned:
+                log.warning("outbox: this role cannot see other sessions in pg_stat_activity, so claims scan "
+                            "the outbox from its start; grant it pg_read_all_stats")  # fmt: skip
+                self._blind_warned = True
+        else:
+            if self._checkpoint is not None and (oldest is None or oldest > self._checkpoint[0]):
+                settled = max(settled, self._checkpoint[1] + 1)
+                self._checkpoint = None
+            if self._checkpoint is None:
+                self._checkpoint = (clock, issued)
+        self.value = settled if first is None else min(first, settled)
 
 
 class CommitListener:
-    """Wakes the relay when a writer commits an event (PostgreSQL LISTEN/NOTIFY).
+    """Wakes the relay when a writer commits outbox rows (PostgreSQL LISTEN/NOTIFY).
 
-    On other databases ``wait`` simply sleeps for the poll interval.
+    On other databases ``wait`` sleeps for the poll interval and reports a wake-up.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, poll_interval: float) -> None:
+        self.poll_interval = poll_interval
         self._conn = None
 
+    @property
+    def listening(self) -> bool:
+        return connection.vendor == "postgresql"
+
     def _connect(self) -> None:
-        if connection.vendor != "postgresql" or self._conn is not None:
+        if not self.listening or self._conn is not None:
             return
         import psycopg2
 
-        params = connection.get_connection_params()
-        self._conn = psycopg2.connect(**params)
+        self._conn = psycopg2.connect(**connection.get_connection_params())
         self._conn.set_session(autocommit=True)
         with self._conn.cursor() as cursor:
             cursor.execute(f"LISTEN {NOTIFY_CHANNEL}")
 
-    def wait(self, timeout: float) -> None:
+    def wait(self, timeout: float, *, should_stop: Callable[[], bool], beat: Callable[[], None]) -> set[str]:
+        """Waits up to ``timeout`` for commits; returns the payloads received (``{""}`` for
+        plain commits, :data:`RESCAN` when asked to). Empty: nothing happened. Wakes at
+        least every second to beat the heartbeat and to see a stop."""
+        deadline = time.monotonic() + timeout
+        while True:
+            beat()
+            slice_ = min(1.0, max(0.0, deadline - time.monotonic()))
+            payloads = self._wait_once(slice_)
+            if payloads or should_stop() or time.monotonic() >= deadline:
+                return payloads
+
+    def _wait_once(self, timeout: float) -> set[str]:
+        if not self.listening:
+            time.sleep(min(timeout, self.poll_interval))
+            return {""}
         try:
             self._connect()
-        except Exception as exc:  # noqa: BLE001 - psycopg2's errors are not Django's: whatever fails, poll
-            log.warning("LISTEN unavailable (%s); polling", exc)
-        if self._conn is None:
-            time.sleep(timeout)
-            return
-        try:
             if select.select([self._conn], [], [], timeout)[0]:
                 self._conn.poll()
+                payloads = {notify.payload for notify in self._conn.notifies}
                 self._conn.notifies.clear()
-        except Exception:  # noqa: BLE001 - a broken listener connection: reconnect next time
+                return payloads
+            return set()
+        except Exception as exc:  # noqa: BLE001 - psycopg2's errors are not Django's: poll, reconnect later
+            log.warning("outbox: LISTEN connection failed (%s); polling until it is back", exc)
             self.close()
+            time.sleep(min(timeout, self.poll_interval))
+            return {RESCAN}
 
     def close(self) -> None:
         if self._conn is not None:
@@ -84,80 +239,86 @@ class OutboxRelay:
         self.producer = producer or Producer(producer_config("relay"))
         self._own_producer = producer is None
         self.batch_size = batch_size or conf["BATCH_SIZE"]
-        self.poll_interval = conf["POLL_INTERVAL_SECONDS"]
+        self.gather = conf["GATHER_MS"] / 1000
+        self.idle_wait = conf["IDLE_WAIT_SECONDS"]
         self.retention = timedelta(hours=conf["RETENTION_HOURS"])
         self.delivery_timeout = settings.KAFKA["DELIVERY_TIMEOUT_MS"] / 1000 + 5
-        self.listener = CommitListener()
-        self._last_prune = 0.0
+        self.listener = CommitListener(conf["POLL_INTERVAL_SECONDS"])
+        self.floor = ClaimFloor()
+        self.heartbeat = Heartbeat()
+        self._prune_floor = 0
+        self._last_prune = self._last_rescan = time.monotonic()
+        self._stalled_since: float | None = None
+        self._stall_reported = 0.0
 
-    @contextmanager
-    def _claim(self) -> Iterator[list[OutboxEvent]]:
-        """Yields the next rows to publish, locked for this relay until the block ends.
+    # -- one batch ---------------------------------------------------------------------------
 
-        Without ``SKIP LOCKED`` (SQLite) there is a single relay and no long transaction:
-        SQLite would block every writer while the relay waits on the broker.
-        """
-        pending = OutboxEvent.objects.filter(published_at__isnull=True, parked_at__isnull=True).order_by("id")
-        if not connection.features.has_select_for_update_skip_locked:
-            yield self._without_keys_held_elsewhere(list(pending[: self.batch_size]))
-            return
-        with transaction.atomic():
-            rows = list(pending.select_for_update(skip_locked=True)[: self.batch_size])
-            yield self._without_keys_held_elsewhere(rows)
-
-    @staticmethod
-    def _without_keys_held_elsewhere(rows: list[OutboxEvent]) -> list[OutboxEvent]:
-        """Drops rows whose key has an older unpublished row that this relay did not claim.
-
-        That row is being published by another relay, or is parked; ours must wait for it to
-        keep the key's order. They stay pending and are claimed again on a later pass.
-        """
-        if not rows:
-            return rows
-        mine = {row.id for row in rows}
-        blocked_below: dict[str, int] = {}
-        for key, row_id in (
-            OutboxEvent.objects.filter(published_at__isnull=True, key__in={r.key for r in rows}, id__lt=rows[-1].id)
-            .exclude(id__in=mine)
-            .values_list("key", "id")
-        ):
-            blocked_below[key] = min(row_id, blocked_below.get(key, row_id))
-        return [row for row in rows if row.id < blocked_below.get(row.key, row.id + 1)]
+    def _claim(self) -> list[ClaimedRow]:
+        """The next rows to publish: on PostgreSQL locked until the caller's transaction ends."""
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(QUEUE_PLAN + _claim_sql("postgresql"), [self.floor.value, self.batch_size])
+            else:
+                cursor.execute(_claim_sql(connection.vendor), [self.batch_size])
+            rows = cursor.fetchall()
+        # The JSON column arrives as text from both backends (Django decodes it in the ORM).
+        return [ClaimedRow(*row[:5], json.loads(row[5]) if isinstance(row[5], str) else row[5], *row[6:])
+                for row in rows]  # fmt: skip
 
     def relay_batch(self) -> tuple[int, int]:
-        """Publishes one batch. Returns (published, failed)."""
-        with self._claim() as rows:
-            if not rows:
-                return 0, 0
-            messages = [
-                OutgoingMessage(
-                    topic=row.topic,
-                    key=row.key,
-                    value=encode_envelope(row.payload),
-                    headers=cloudevent_headers(),
-                )
-                for row in rows
-            ]
-            results = publish(self.producer, messages, timeout=self.delivery_timeout)
-            now = timezone.now()
-            acked = [row.id for row, err in zip(rows, results, strict=True) if err is None]
-            failed = [(row, err) for row, err in zip(rows, results, strict=True) if err is not None]
+        """Claims and publishes one batch. Returns (published, failed).
+
+        On SQLite (one writer at a time, one relay) no transaction is held open while
+        the broker answers: that would block every writer meanwhile.
+        """
+        if connection.vendor != "postgresql":
+            rows = self._claim()
+            acked, failed = self._publish(rows)
             with transaction.atomic():
-                OutboxEvent.objects.filter(id__in=acked).update(published_at=now)
-                for row, err in failed:
-                    parked = now if err.code() in UNPUBLISHABLE else None
-                    if parked:
-                        log.error("outbox: %s %s can never be published (%s); parked, its key waits",
-                                  row.event_type, row.event_id, err)  # fmt: skip
-                    OutboxEvent.objects.filter(id=row.id).update(
-                        attempts=row.attempts + 1, last_error=str(err)[:2000], parked_at=parked
-                    )
-        if failed:
-            log.warning("outbox: %d published, %d failed (%s)", len(acked), len(failed), failed[0][1])
+                self._record(acked, failed)
+        else:
+            with transaction.atomic():
+                rows = self._claim()
+                self.floor.refresh()  # for the next claim; in this transaction's plan settings
+                acked, failed = self._publish(rows)
+                self._record(acked, failed)
+        if rows:
+            self._note_progress(rows, acked, failed)
+        tried = [(row, err) for row, err in failed if err.code() != KafkaError._PREV_IN_PROGRESS]
+        if tried:
+            log.warning("outbox: %d published, %d failed (%s)", len(acked), len(tried), tried[0][1])
             self._replace_producer()
-        elif acked:
-            log.debug("outbox: %d published", len(acked))
         return len(acked), len(failed)
+
+    def _publish(self, rows: list[ClaimedRow]) -> tuple[list[ClaimedRow], list[tuple[ClaimedRow, KafkaError]]]:
+        if not rows:
+            return [], []
+        messages = [OutgoingMessage(row.topic, row.key, encode_envelope(row.payload), cloudevent_headers())
+                    for row in rows]  # fmt: skip
+        results = publish(self.producer, messages, timeout=self.delivery_timeout, on_wait=self.heartbeat.beat)
+        acked = [row for row, err in zip(rows, results, strict=True) if err is None]
+        return acked, [(row, err) for row, err in zip(rows, results, strict=True) if err is not None]
+
+    def _record(self, acked: list[ClaimedRow], failed: list[tuple[ClaimedRow, KafkaError]]) -> None:
+        """Acknowledged rows move to the published table; failed ones count an attempt."""
+        now = timezone.now()
+        if acked:
+            PublishedEvent.objects.bulk_create(
+                PublishedEvent(id=row.id, event_id=row.event_id, event_type=row.event_type, topic=row.topic,
+                               key=row.key, created_at=row.created_at, published_at=now)
+                for row in acked
+            )  # fmt: skip
+            OutboxEvent.objects.filter(id__in=[row.id for row in acked]).delete()
+        for row, err in failed:
+            if err.code() == KafkaError._PREV_IN_PROGRESS:
+                continue  # never sent: an earlier row of its key failed first
+            parked = now if err.code() in UNPUBLISHABLE else None
+            if parked:
+                log.error("outbox: row %d (%s, key %s) can never be published (%s); parked, its key waits",
+                          row.id, row.event_type, row.key, err)  # fmt: skip
+            OutboxEvent.objects.filter(id=row.id).update(
+                attempts=row.attempts + 1, last_error=str(err)[:2000], parked_at=parked
+            )
 
     def _replace_producer(self) -> None:
         """Starts the next attempt with a fresh producer.
@@ -173,43 +334,151 @@ class OutboxRelay:
         self.producer.flush(0)
         self.producer = Producer(producer_config("relay"))
 
+    # -- stalls ------------------------------------------------------------------------------
+
+    def _note_progress(self, rows: list[ClaimedRow], acked: list, failed: list) -> None:
+        if acked or not rows:
+            self._stalled_since = None
+            return
+        now = time.monotonic()
+        self._stalled_since = self._stalled_since or now
+        if now - self._stalled_since >= STALL_SECONDS and now - self._stall_reported >= STALL_SECONDS:
+            self._stall_reported = now
+            row, err = failed[0]
+            log.error("outbox: nothing published for %.0fs; blocked at row %d (%s, key %s, %d attempts): %s",
+                      now - self._stalled_since, row.id, row.event_type, row.key, row.attempts + 1, err)  # fmt: skip
+
+    def _check_waiting(self) -> None:
+        """Pending rows that no claim of this relay takes (their key is held elsewhere for
+        long, say): an error names the oldest one, every STALL_SECONDS."""
+        first = self.floor.first_pending
+        if first is None:
+            self._stalled_since = None
+            return
+        now = time.monotonic()
+        self._stalled_since = self._stalled_since or now
+        if now - self._stalled_since < STALL_SECONDS or now - self._stall_reported < STALL_SECONDS:
+            return
+        self._stall_reported = now
+        row = OutboxEvent.objects.filter(id=first).first()
+        if row is not None:
+            log.error("outbox: row %d (%s, key %s) has waited %.0fs and this relay cannot claim it: another "
+                      "relay holds its key", row.id, row.event_type, row.key, now - self._stalled_since)  # fmt: skip
+
+    # -- upkeep ------------------------------------------------------------------------------
+
     def prune(self) -> int:
-        """Deletes published rows older than the retention period."""
-        deleted, _ = OutboxEvent.objects.filter(published_at__lt=timezone.now() - self.retention).delete()
+        """Deletes published-event records older than the retention period.
+
+        On PostgreSQL it walks the published table from where the last prune stopped up to
+        the first record still kept, for the same reason a claim starts at its floor (and
+        never past the claim floor, below which no record can still arrive). A record
+        published late (a parked row retried) can so keep the ones after it a little
+        longer than the retention: never shorter.
+        """
+        cutoff = timezone.now() - self.retention
+        records = PublishedEvent.objects.all()
+        if connection.vendor == "postgresql":
+            records = records.filter(id__gte=self._prune_floor)
+            kept = records.filter(published_at__gte=cutoff).order_by("id").values_list("id", flat=True).first()
+            if kept is not None:
+                records = records.filter(id__lt=kept)
+            self._prune_floor = min(self.floor.value, kept if kept is not None else self.floor.value)
+        deleted, _ = records.filter(published_at__lt=cutoff).delete()
         if deleted:
-            log.info("outbox: pruned %d published event(s)", deleted)
+            log.info("outbox: pruned %d published-event record(s)", deleted)
         return deleted
+
+    # -- the loop ----------------------------------------------------------------------------
 
     def run(self, should_stop: Callable[[], bool]) -> None:
         """Relays until ``should_stop()``; a batch in flight is always finished first."""
-        backoff, heartbeat = 0.0, Heartbeat()
-        log.info("outbox relay started (batch %d, poll %.3fs)", self.batch_size, self.poll_interval)
+        from servicekit.kafka import ensure_topics
+
+        log.info("outbox relay started (batch %d, gather %.0f ms)", self.batch_size, self.gather * 1000)
+        self._wait_for(lambda: ensure_topics(timeout=5, on_wait=self.heartbeat.beat), "topics", should_stop)
+        backoff, wake = 0.0, True
         while not should_stop():
-            heartbeat.beat()
+            self.heartbeat.beat()
             try:
+                if wake and self.gather:
+                    time.sleep(self.gather)  # commits that arrive together go out together
                 published, failed = self.relay_batch()
-                if time.monotonic() - self._last_prune > 300:
-                    self.prune()
-                    self._last_prune = time.monotonic()
+                self._upkeep()
             except DatabaseError as exc:
-                log.warning("outbox: database unavailable (%s)", exc)
-                close_old_connections()
-                self.listener.close()
-                published, failed = 0, 1
+                self._database_down(exc, should_stop)
+                wake = True
+                continue
             if failed and not published:
-                # Broker or database down: back off (with jitter), keep the rows pending.
+                # The broker is away or refuses: back off (with jitter), keep the rows pending.
                 backoff = min(MAX_BACKOFF_SECONDS, max(0.5, backoff * 2))
                 self._sleep(backoff * random.uniform(0.8, 1.2), should_stop)
-            else:
-                backoff = 0.0
-                if not published:  # idle: sleep until a commit NOTIFY or the poll interval
-                    self.listener.wait(self.poll_interval)
+                continue
+            backoff = 0.0
+            if published + failed >= self.batch_size:
+                wake = False  # a backlog: straight on
+                continue
+            payloads = self.listener.wait(0 if published else self.idle_wait, should_stop=should_stop,
+                                          beat=self.heartbeat.beat)  # fmt: skip
+            if RESCAN in payloads:
+                self.floor.rescan()
+            wake = bool(payloads)
+            if not wake and connection.vendor == "postgresql":
+                self.floor.refresh(force=True)  # idle: is anything left that no wake-up announced?
+                self._check_waiting()
+                wake = self.floor.first_pending is not None
         self.listener.close()
         self.producer.flush(5)
         log.info("outbox relay stopped")
 
-    @staticmethod
-    def _sleep(seconds: float, should_stop: Callable[[], bool]) -> None:
+    def _upkeep(self) -> None:
+        now = time.monotonic()
+        if now - self._last_rescan > RESCAN_INTERVAL_SECONDS:
+            self._last_rescan = now
+            self.floor.rescan()
+        if now - self._last_prune > PRUNE_INTERVAL_SECONDS:
+            self._last_prune = now
+            self.prune()
+
+    def _database_down(self, exc: Exception, should_stop: Callable[[], bool]) -> None:
+        log.warning("outbox: database unavailable (%s); retrying every %.0fs", exc, DATABASE_RETRY_SECONDS)
+        close_old_connections()
+        self.listener.close()
+        self.floor.rescan()
+        self._sleep(DATABASE_RETRY_SECONDS, should_stop)
+
+    def _wait_for(self, attempt: Callable[[], object], what: str, should_stop: Callable[[], bool]) -> None:
+        """Runs ``attempt`` until it succeeds (the broker may still be starting)."""
+        while not should_stop():
+            try:
+                attempt()
+                return
+            except Exception as exc:  # noqa: BLE001 - whatever the broker answers, wait and try again
+                log.warning("outbox: waiting for %s: %s", what, exc)
+                self._sleep(DATABASE_RETRY_SECONDS, should_stop)
+
+    def _sleep(self, seconds: float, should_stop: Callable[[], bool]) -> None:
         deadline = time.monotonic() + seconds
         while not should_stop() and time.monotonic() < deadline:
-            time.sleep(min(0.1, deadline - time.monotonic()))
+            self.heartbeat.beat()
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+
+
+def request_rescan() -> None:
+    """Asks the relays to claim from the start again: a row below their floor became
+    claimable (a parked row retried or discarded). Sent at the caller's commit."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, RESCAN])
+
+
+def retry_parked(ids: Iterable[int]) -> int:
+    """Unparks these rows: they (and the rows of their keys waiting behind them) are
+    published again. Returns how many were parked."""
+    with transaction.atomic():
+        count = OutboxEvent.objects.filter(id__in=list(ids), parked_at__isnull=False).update(
+            parked_at=None, attempts=0, last_error=""
+        )
+        if count:
+            request_rescan()
+    return count

@@ -7,6 +7,7 @@ from accounts import services
 from accounts.models import User
 from conftest import PASSWORD
 from servicekit.outbox.models import OutboxEvent
+from servicekit.testkit.events import assert_matches_contract
 from servicekit.testkit.kafka import events_on, relay_pending
 
 pytestmark = pytest.mark.django_db
@@ -24,6 +25,8 @@ def test_every_user_event_type_is_published_with_envelope_key_and_topic(api_clie
     assert [r.event_type for r in rows] == ["user.registered", "user.logged_in", "user.updated", "user.deleted"]
     assert relay_pending() == 4
     messages = events_on("user_events", {str(r.event_id) for r in rows})
+    for message in messages:
+        assert_matches_contract(message.envelope, key=message.key, topic=message.topic)
     by_type = {m.envelope["type"]: m for m in messages}
     assert set(by_type) == {"user.registered", "user.logged_in", "user.updated", "user.deleted"}
     for message in messages:
@@ -64,11 +67,11 @@ def test_failed_signup_and_login_emit_nothing(api_client, signup):
 
 
 def test_emit_outside_a_transaction_is_refused(transactional_db):
-    from servicekit.events import EventType
+    from accounts.events import USER_UPDATED
     from servicekit.outbox import emit
 
     with pytest.raises(RuntimeError, match=r"transaction\.atomic"):
-        emit(EventType.USER_UPDATED, subject="x", user_id="y", data={})
+        emit(USER_UPDATED, subject="x", user_id="y", data={})
 
 
 def test_concurrent_deletes_of_an_account_announce_it_once(signup, transactional_db):

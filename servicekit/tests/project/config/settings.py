@@ -16,3 +16,8 @@ globals().update(
         title="servicekit test service",
     )
 )
+
+EVENTS = {
+    "PUBLISHES": ["widgets.events.WIDGET_EVENTS"],
+    "HANDLERS": "widgets.handlers.HANDLERS",
+}

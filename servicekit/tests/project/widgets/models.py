@@ -17,3 +17,15 @@ class Widget(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class Applied(models.Model):
+    """An event the test consumer applied, in the order it did."""
+
+    id = models.BigAutoField(primary_key=True)
+    event_id = models.UUIDField()
+    event_type = models.CharField(max_length=128)
+    subject = models.CharField(max_length=128)
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.subject}"

@@ -1,15 +1,18 @@
-from django.conf import settings
-from django.core.management.base import BaseCommand
-from django.utils.module_loading import import_string
+from django.core.management.base import BaseCommand, CommandError
 
 from servicekit.consumer import EventConsumer
+from servicekit.kafka import event_handlers
 from servicekit.shutdown import StopFlag
 
 
 class Command(BaseCommand):
-    help = "Consume this service's topics (settings.EVENT_CONSUMER) until SIGTERM/SIGINT."
+    help = "Consume this service's topics (settings.EVENTS['HANDLERS']) until SIGTERM/SIGINT."
 
     def handle(self, *args, **options) -> None:
-        conf = settings.EVENT_CONSUMER
-        consumer = EventConsumer(group=conf["group"], topics=conf["topics"], handlers=import_string(conf["handlers"]))
-        consumer.run(StopFlag().install())
+        handlers = event_handlers()
+        if handlers is None:
+            raise CommandError("this service consumes nothing (settings.EVENTS has no HANDLERS)")
+        stop = StopFlag().install()
+        consumer = EventConsumer(handlers)
+        consumer.wait_for_own_topics(stop)
+        consumer.run(stop)
