@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from collections.abc import Callable
@@ -55,28 +56,93 @@ def server_error(request: HttpRequest) -> JsonResponse:
     return _json_error(500, "Internal server error.")
 
 
+#: How much of an oversized body is read and dropped before the 413, as a multiple of the
+#: limit and in absolute terms; and for how long at most (well under gunicorn's timeout).
+DRAIN_FACTOR = 4
+DRAIN_MAX_BYTES = 16 * 1024 * 1024
+DRAIN_SECONDS = 5.0
+_DRAIN_CHUNK = 64 * 1024
+
+
 class BodySizeLimitMiddleware:
-    """Refuses bodies over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` with 413 before anything reads them.
+    """Refuses request bodies over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` with a 413 that every
+    client receives, and gives views the bodies gunicorn received chunked.
 
     DRF's parsers read the request stream directly and so skip Django's own limit; this
-    checks the declared ``Content-Length`` up front, for every view.
+    checks every request before a view runs. A declared ``Content-Length`` over the limit
+    is answered 413 at once. A chunked body (no ``Content-Length``; gunicorn de-chunks it
+    and marks ``wsgi.input`` terminated) is read up to the limit: one byte more is a 413,
+    and within the limit the view gets it as if its length had been declared (Django and
+    DRF otherwise take a body without ``Content-Length`` for an empty one).
+
+    Whatever the answer, the unread rest of the body is read and dropped first. A server
+    that closes a connection with request data still unread makes the kernel reset it,
+    and a client that writes its whole body before reading (http.client, most SDKs) then
+    gets "connection reset" or "broken pipe" instead of the answer. gunicorn's sync
+    workers close every connection after one answer and say so (``Connection: close``; a
+    WSGI application may not set that header itself), so nothing else would read the rest:
+    a body within the limit that the view did not read (a 401, a 404) is dropped whole; an
+    oversized one up to :data:`DRAIN_FACTOR` times the limit (at most
+    :data:`DRAIN_MAX_BYTES`) and for :data:`DRAIN_SECONDS`. Past that the worker answers
+    and closes at once, and such a client may see a reset: reading a body of any size
+    would let one client hold a worker (gunicorn kills a worker busy past its timeout).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        raw = request.META.get("CONTENT_LENGTH") or "0"
-        try:
-            length = int(raw)
-        except ValueError:
-            return _json_error(400, "Invalid Content-Length header.")
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        if limit is not None and length > limit:
-            return _json_error(
-                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"Request body too large: the limit is {limit} bytes."
-            )
-        return self.get_response(request)
+        if limit is None:
+            return self.get_response(request)
+        drain_limit = min(DRAIN_FACTOR * limit, DRAIN_MAX_BYTES)
+        declared = request.META.get("CONTENT_LENGTH")
+        if declared:
+            try:
+                length = int(declared)
+            except ValueError:
+                return _json_error(400, "Invalid Content-Length header.")
+            if length > limit:
+                if length <= drain_limit:
+                    _discard(request.read, length)
+                return _too_large(limit)
+        elif _is_chunked(request):
+            stream = request.META["wsgi.input"]
+            body = stream.read(limit + 1)
+            if len(body) > limit:
+                _discard(stream.read, drain_limit - len(body))
+                return _too_large(limit)
+            request.META["CONTENT_LENGTH"] = str(len(body))
+            # Django built its stream from the missing Content-Length: an empty one.
+            request._stream = io.BytesIO(body)
+        response = self.get_response(request)
+        _discard(request.read, limit)
+        return response
+
+
+def _is_chunked(request: HttpRequest) -> bool:
+    # Without wsgi.input_terminated the server does not promise an end to the stream
+    # (PEP 3333 leaves reading past Content-Length undefined): leave it alone.
+    return bool(request.META.get("wsgi.input_terminated")) and (
+        "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+    )
+
+
+def _discard(read: Callable[[int], bytes], size: int) -> None:
+    """Reads and drops up to ``size`` bytes with ``read``, for at most DRAIN_SECONDS."""
+    deadline = time.monotonic() + DRAIN_SECONDS
+    try:
+        while size > 0 and time.monotonic() < deadline:
+            chunk = read(min(_DRAIN_CHUNK, size))
+            if not chunk:
+                return
+            size -= len(chunk)
+    except OSError:  # the client went away: nobody is left to answer
+        return
+
+
+def _too_large(limit: int) -> JsonResponse:
+    return _json_error(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"Request body too large: the limit is {limit} bytes.")
 
 
 class JSONErrorMiddleware:

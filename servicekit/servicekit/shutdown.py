@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
 
 log = logging.getLogger("servicekit")
 
@@ -17,7 +16,7 @@ class StopFlag:
     """
 
     def __init__(self) -> None:
-        self._event = threading.Event()
+        self._stopping = False
 
     def install(self) -> StopFlag:
         signal.signal(signal.SIGTERM, self._handle)
@@ -25,17 +24,10 @@ class StopFlag:
         return self
 
     def _handle(self, signum: int, _frame: object) -> None:
-        if self._event.is_set() and signum == signal.SIGINT:
+        if self._stopping and signum == signal.SIGINT:
             raise KeyboardInterrupt
         log.info("%s received: finishing the current work, then stopping", signal.Signals(signum).name)
-        self._event.set()
-
-    def set(self) -> None:
-        self._event.set()
+        self._stopping = True
 
     def __call__(self) -> bool:
-        return self._event.is_set()
-
-    def wait(self, seconds: float) -> bool:
-        """Sleeps up to ``seconds``, waking early on a stop. Returns whether to stop."""
-        return self._event.wait(seconds)
+        return self._stopping

@@ -80,6 +80,10 @@ def service(short: str) -> ServiceSpec:
 WEB_COMMAND = "gunicorn config.wsgi:application --config python:servicekit.gunicorn_conf"
 RELAY_COMMAND = "python manage.py relay_outbox"
 CONSUMER_COMMAND = "python manage.py consume_events"
+#: The setup before them (:func:`prepare`; docker-compose.yml runs these as one-shot jobs):
+#: every service's migrations, then the topics, from the first service.
+MIGRATE_COMMAND = "python manage.py migrate --no-input"
+TOPICS_COMMAND = "python manage.py ensure_topics"
 
 
 @dataclass
@@ -147,9 +151,14 @@ def manage(spec: ServiceSpec, env: dict[str, str], *args: str) -> None:
 def prepare(env: dict[str, str]) -> None:
     """Migrations for every service, then each service's own topics (the broker must be up)."""
     for spec in SERVICES:
-        manage(spec, env, "migrate", "--no-input", "-v", "0")
+        manage(spec, env, *_manage_py_args(MIGRATE_COMMAND), "-v", "0")
     for spec in SERVICES:
-        manage(spec, env, "ensure_topics", "--timeout", "60")
+        manage(spec, env, *_manage_py_args(TOPICS_COMMAND), "--timeout", "60")
+
+
+def _manage_py_args(command: str) -> list[str]:
+    """``migrate --no-input`` of ``python manage.py migrate --no-input``."""
+    return shlex.split(command)[2:]
 
 
 def wait_ready(env: dict[str, str], timeout: float = 120.0, specs: tuple[ServiceSpec, ...] = SERVICES) -> float:
