@@ -18,8 +18,9 @@ class Event(models.Model):
 
     class Meta:
         indexes = [
+            # GET /api/events/: one user's events, newest first (selectors.event_list).
             models.Index(fields=["user_id", "-time"], name="event_user_time_idx"),
-            models.Index(fields=["type", "-time"], name="event_type_time_idx"),
+            # The same for everyone's events (the read-all scope).
             models.Index(fields=["-time"], name="event_time_idx"),
         ]
 

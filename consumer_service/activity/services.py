@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
+from django.utils import timezone
 
 from activity.models import Event, UserActivity
 from servicekit.consumer import Received
+from servicekit.db import insert_rows
 
 #: The events that move a user's counters of what exists now (types of the producers'
 #: contracts, docs/asyncapi.yaml): counter and step.
@@ -21,6 +24,8 @@ COUNTED = {
     "note.deleted": ("notes", -1),
 }
 ACCOUNT_DELETED = "user.deleted"
+EVENT_COLUMNS = ("id", "type", "source", "subject", "user_id", "time", "data", "topic", "partition", "offset",
+                 "received_at")  # fmt: skip
 
 
 @dataclass
@@ -61,12 +66,13 @@ def events_record(*, received: Sequence[Received]) -> None:
     activity only moves forward, whatever order events of different partitions arrive in.
     Runs in the caller's transaction; concurrent consumers serialise on the summary rows.
     """
-    Event.objects.bulk_create(
-        Event(id=item.event.id, type=item.event.type, source=item.event.source, subject=item.event.subject,
-              user_id=item.event.userid, time=item.event.timestamp, data=item.event.data,
-              topic=item.delivery.topic, partition=item.delivery.partition, offset=item.delivery.offset)
+    now = timezone.now()
+    insert_rows(Event, EVENT_COLUMNS, [
+        (item.id, item.event.type, item.event.source, item.event.subject, item.event.userid,
+         item.event.timestamp, json.dumps(item.event.data), item.delivery.topic, item.delivery.partition,
+         item.delivery.offset, now)
         for item in received
-    )  # fmt: skip
+    ])  # fmt: skip
     summaries: dict[uuid.UUID, Summary] = {}
     for item in received:
         event = item.event
@@ -79,7 +85,10 @@ def events_record(*, received: Sequence[Received]) -> None:
             summary.last_at, summary.last_type = event.timestamp, event.type
         summary.deleted |= event.type == ACCOUNT_DELETED
     users = sorted(summaries)  # one lock order for every consumer: no deadlocks between them
-    UserActivity.objects.bulk_create([UserActivity(user_id=user) for user in users], ignore_conflicts=True)
+    columns = ("user_id", "posts", "notes", "events_seen", "last_activity_at", "last_event_type", "account_deleted")
+    insert_rows(
+        UserActivity, columns, [(user, 0, 0, 0, None, "", False) for user in users], skip_conflicts_on="user_id"
+    )
     _fold(users, summaries)
 
 

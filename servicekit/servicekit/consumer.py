@@ -33,6 +33,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import groupby
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -40,6 +41,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
 from django.utils import timezone
 
+from servicekit.db import insert_rows
 from servicekit.events import EventEnvelope, dead_letter_topic
 from servicekit.heartbeat import Heartbeat
 from servicekit.inbox.models import ProcessedEvent
@@ -78,10 +80,10 @@ class Received:
     event: EventEnvelope
     delivery: Delivery
 
-    @property
+    @cached_property
     def id(self) -> str:
         """The event id in canonical form (what deduplication compares)."""
-        return str(uuid.UUID(self.event.id))
+        return str(self.event.uuid)
 
 
 BatchHandler = Callable[[list[Received]], None]
@@ -473,31 +475,10 @@ def record_processed(received: Sequence[Received]) -> set[str]:
     ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: an id already there (a redelivery) is
     not returned, so its handler does not run again. Runs in the caller's transaction.
     """
-    unique = list({item.id: item for item in received}.values())
-    if not unique:
-        return set()
-    meta = ProcessedEvent._meta
-    columns = ["event_id", "event_type", "topic", "partition", "offset", "processed_at"]
-    fields = [meta.get_field(name) for name in columns]
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    params: list[object] = []
-    for item in unique:
-        event, delivery = item.event, item.delivery
-        params += [
-            fields[0].get_db_prep_value(uuid.UUID(item.id), connection),
-            event.type[:64],
-            delivery.topic,
-            delivery.partition,
-            delivery.offset,
-            now,
-        ]
-    quote = connection.ops.quote_name
-    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(c) for c in columns)}) "
-        f"VALUES {', '.join([row] * len(unique))} ON CONFLICT ({quote('event_id')}) DO NOTHING "
-        f"RETURNING {quote('event_id')}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {str(fields[0].to_python(value)) for (value,) in cursor.fetchall()}
+    unique = {item.id: item for item in received}
+    now = timezone.now()
+    rows = [(id_, item.event.type, item.delivery.topic, item.delivery.partition, item.delivery.offset, now)
+            for id_, item in unique.items()]  # fmt: skip
+    columns = ("event_id", "event_type", "topic", "partition", "offset", "processed_at")
+    new = insert_rows(ProcessedEvent, columns, rows, skip_conflicts_on="event_id")
+    return {str(uuid.UUID(str(value))) for value in new}

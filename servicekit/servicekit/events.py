@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
+import uuid as uuid_module
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 SPECVERSION = "1.0"
@@ -121,7 +122,7 @@ class EventEnvelope:
     subject: str
     userid: str
     data: dict[str, Any]
-    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = field(default_factory=lambda: str(uuid_module.uuid4()))
     time: str = field(default_factory=utc_now_rfc3339)
     specversion: str = SPECVERSION
     datacontenttype: str = "application/json"
@@ -131,9 +132,13 @@ class EventEnvelope:
     def key(self) -> str:
         return self.subject
 
-    @property
+    @cached_property
     def timestamp(self) -> datetime:
         return datetime.fromisoformat(self.time.replace("Z", "+00:00"))
+
+    @cached_property
+    def uuid(self) -> uuid_module.UUID:
+        return uuid_module.UUID(self.id)
 
     def to_dict(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -163,8 +168,8 @@ class EventEnvelope:
         if too_long:
             raise InvalidEvent(f"attributes longer than {MAX_ATTRIBUTE_LENGTH} characters: {', '.join(too_long)}")
         try:
-            uuid.UUID(text["id"])
-            uuid.UUID(text["userid"])
+            event_id = uuid_module.UUID(text["id"])
+            uuid_module.UUID(text["userid"])
             when = datetime.fromisoformat(text["time"].replace("Z", "+00:00"))
         except ValueError as exc:
             raise InvalidEvent(f"malformed attribute: {exc}") from None
@@ -178,12 +183,15 @@ class EventEnvelope:
             for name, value in doc.items()
             if name not in ATTRIBUTES and isinstance(value, str) and EXTENSION_NAME.match(name)
         }
-        return cls(
+        event = cls(
             **text,
             data=data,
             datacontenttype=doc.get("datacontenttype") or "application/json",
             extensions=extensions,
         )
+        # What validating parsed already, kept (consumers read both for every event).
+        event.__dict__.update(uuid=event_id, timestamp=when)
+        return event
 
     @classmethod
     def from_json(cls, raw: bytes | None) -> EventEnvelope:

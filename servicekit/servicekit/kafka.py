@@ -27,6 +27,9 @@ def _common() -> dict[str, Any]:
         "bootstrap.servers": conf["BOOTSTRAP_SERVERS"],
         # Reconnect to a restarted broker within a second (librdkafka backs off up to 10 s).
         "reconnect.backoff.max.ms": 1000,
+        # Topics are created by the services that own them (ensure_topics, with the partitions
+        # of the contract), never by a client that names one (the broker's defaults).
+        "allow.auto.create.topics": False,
         **conf["SECURITY"],
     }
 
@@ -68,8 +71,6 @@ def consumer_config(group: str) -> dict[str, Any]:
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
-        # Topics are created by their owners (ensure_topics), never by a subscription.
-        "allow.auto.create.topics": False,
         "session.timeout.ms": conf["SESSION_TIMEOUT_MS"],
         "heartbeat.interval.ms": max(500, conf["SESSION_TIMEOUT_MS"] // 5),
         "fetch.wait.max.ms": conf["FETCH_WAIT_MAX_MS"],
@@ -101,15 +102,17 @@ def own_topics() -> list[str]:
     return names
 
 
-def ensure_topics(*, timeout: float = 60.0, on_wait: Callable[[], None] = lambda: None) -> list[str]:
-    """Creates this service's missing topics; existing ones are left alone. Returns the
-    names created.
+def ensure_topics(
+    *, topics: Iterable[str] | None = None, timeout: float = 60.0, on_wait: Callable[[], None] = lambda: None
+) -> list[str]:
+    """Creates this service's missing topics (or ``topics``); existing ones are left alone.
+    Returns the names created.
 
     Waits (retrying) up to ``timeout`` seconds for the broker, so it can run at startup
     next to a broker that is still coming up. Raises KafkaException when it does not answer.
     """
     conf = settings.KAFKA
-    admin = AdminClient({**_common(), "allow.auto.create.topics": False})
+    admin = AdminClient(_common())
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -121,7 +124,7 @@ def ensure_topics(*, timeout: float = 60.0, on_wait: Callable[[], None] = lambda
             log.warning("waiting for Kafka at %s: %s", conf["BOOTSTRAP_SERVERS"], exc)
             on_wait()
             time.sleep(1)
-    wanted = [name for name in own_topics() if name not in existing]
+    wanted = [name for name in (own_topics() if topics is None else topics) if name not in existing]
     if not wanted:
         return []
     futures = admin.create_topics(

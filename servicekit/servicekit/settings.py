@@ -235,7 +235,7 @@ def kafka_settings(*, service: str) -> dict[str, Any]:
         # Off only for the memory-only embedded broker, which forgets producer ids on restart.
         "IDEMPOTENCE": env("KAFKA_ENABLE_IDEMPOTENCE", default=True, cast=bool),
         "HANDLER_ATTEMPTS": env("CONSUMER_HANDLER_ATTEMPTS", default=3, cast=int),
-        "CONSUMER_BATCH_SIZE": env("CONSUMER_BATCH_SIZE", default=100, cast=int),
+        "CONSUMER_BATCH_SIZE": env("CONSUMER_BATCH_SIZE", default=500, cast=int),
         "SECURITY": {
             # Passed through to librdkafka as given, for managed clusters (SASL/SSL).
             name.lower().replace("_", "."): env(f"KAFKA_{name}")

@@ -229,7 +229,11 @@ def test_a_relay_that_publishes_nothing_for_long_names_the_row_that_blocks(make_
     assert any(f"blocked at row {row.id} (widget.created, key {widget.id}" in r.getMessage() for r in caplog.records)
 
 
-def test_broker_down_writes_succeed_and_nothing_is_lost(make_widgets, kafka):
+def test_broker_down_writes_succeed_and_nothing_is_lost(make_widgets, kafka, settings):
+    """The memory-only broker comes back empty: the relay creates its topics again, with the
+    partitions of the configuration (never the broker's auto-created default), then sends."""
+    from confluent_kafka.admin import AdminClient
+
     kafka.stop()
     try:
         make_widgets(20)
@@ -239,6 +243,8 @@ def test_broker_down_writes_succeed_and_nothing_is_lost(make_widgets, kafka):
     assert relay_pending() == 20
     ids = written_event_ids()
     assert {m.envelope["id"] for m in events_on(TOPIC, ids)} == ids  # lost = 0
+    topics = AdminClient({"bootstrap.servers": kafka.bootstrap_servers}).list_topics(timeout=10).topics
+    assert len(topics[TOPIC].partitions) == settings.KAFKA["TOPIC_PARTITIONS"]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -61,7 +61,9 @@ def test_consumer_killed_mid_stream_loses_nothing_and_applies_nothing_twice(kafk
     log = tmp_path / "consumer.log"
 
     def start():
-        return manage_py("consume_events", stdout=log.open("a"), stderr=subprocess.STDOUT)
+        return manage_py(
+            "consume_events", env={"CONSUMER_BATCH_SIZE": "20"}, stdout=log.open("a"), stderr=subprocess.STDOUT
+        )
 
     worker = start()
     wait_for(lambda: ours.count() >= 50, what="the first events")

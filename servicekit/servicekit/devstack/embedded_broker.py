@@ -15,8 +15,9 @@ As a foreground process, for a broker of your own next to the services::
 
 (``make run`` starts one in-process through ``servicekit.devstack``; the tests through the
 ``kafka_broker`` fixture. Both apply the tuning below through the ``KAFKA_*`` settings:
-session timeout 6 s, idempotence off; producers keep auto-create on, so that after a restart
-the relays re-create what the broker forgot rather than wait.)
+session timeout 6 s, idempotence off. No client auto-creates topics (servicekit.kafka): after
+a restart the relays create their topics again with ``ensure_topics``, with the partitions of
+the contract, before they send.)
 
 Tansu 0.6.0 behaviours that code using it must allow for (measured with confluent-kafka 2.16):
 

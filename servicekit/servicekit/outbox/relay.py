@@ -41,7 +41,15 @@ from django.utils import timezone
 
 from servicekit.events import encode_envelope
 from servicekit.heartbeat import Heartbeat
-from servicekit.kafka import UNPUBLISHABLE, OutgoingMessage, cloudevent_headers, producer_config, publish
+from servicekit.kafka import (
+    HELD_BACK,
+    UNPUBLISHABLE,
+    OutgoingMessage,
+    cloudevent_headers,
+    ensure_topics,
+    producer_config,
+    publish,
+)
 from servicekit.outbox import NOTIFY_CHANNEL, RESCAN
 from servicekit.outbox.models import OutboxEvent, PublishedEvent
 
@@ -284,10 +292,13 @@ class OutboxRelay:
                 self._record(acked, failed)
         if rows:
             self._note_progress(rows, acked, failed)
-        tried = [(row, err) for row, err in failed if err.code() != KafkaError._PREV_IN_PROGRESS]
+        tried = [(row, err) for row, err in failed if err.code() != HELD_BACK]
         if tried:
             log.warning("outbox: %d published, %d failed (%s)", len(acked), len(tried), tried[0][1])
             self._replace_producer()
+            # A broker that lost its topics (a memory-only one restarted) times sends out
+            # rather than saying so: see that they exist before the next attempt.
+            self._ensure_topics()
         return len(acked), len(failed)
 
     def _publish(self, rows: list[ClaimedRow]) -> tuple[list[ClaimedRow], list[tuple[ClaimedRow, KafkaError]]]:
@@ -310,7 +321,7 @@ class OutboxRelay:
             )  # fmt: skip
             OutboxEvent.objects.filter(id__in=[row.id for row in acked]).delete()
         for row, err in failed:
-            if err.code() == KafkaError._PREV_IN_PROGRESS:
+            if err.code() == HELD_BACK:
                 continue  # never sent: an earlier row of its key failed first
             parked = now if err.code() in UNPUBLISHABLE else None
             if parked:
@@ -391,10 +402,19 @@ class OutboxRelay:
 
     # -- the loop ----------------------------------------------------------------------------
 
+    def _ensure_topics(self) -> None:
+        """Creates this service's topics if they are missing (the first start, or a restart
+        of a memory-only broker): never left to the broker's auto-creation."""
+        try:
+            created = ensure_topics(timeout=5, on_wait=self.heartbeat.beat)
+        except Exception as exc:  # noqa: BLE001 - the broker is away: the next batch tries again
+            log.warning("outbox: could not create the topics (%s)", exc)
+            return
+        if created:
+            log.warning("outbox: created missing topic(s) %s", ", ".join(created))
+
     def run(self, should_stop: Callable[[], bool]) -> None:
         """Relays until ``should_stop()``; a batch in flight is always finished first."""
-        from servicekit.kafka import ensure_topics
-
         log.info("outbox relay started (batch %d, gather %.0f ms)", self.batch_size, self.gather * 1000)
         self._wait_for(lambda: ensure_topics(timeout=5, on_wait=self.heartbeat.beat), "topics", should_stop)
         backoff, wake = 0.0, True

@@ -92,8 +92,9 @@ def kafka_broker(tmp_path_factory):
 
 @pytest.fixture
 def kafka(kafka_broker, settings):
-    """Points this service's Kafka settings at the session broker, with the topics created."""
-    from servicekit.kafka import ensure_topics
+    """Points this service's Kafka settings at the session broker, with its topics created:
+    those it owns, and those it consumes (in a test, nobody else creates them)."""
+    from servicekit.kafka import ensure_topics, event_handlers, own_topics
 
     settings.KAFKA = {
         **settings.KAFKA,
@@ -105,5 +106,6 @@ def kafka(kafka_broker, settings):
         # The embedded broker forgets producer ids on restart (see servicekit.kafka).
         "IDEMPOTENCE": isinstance(kafka_broker, ExternalBroker),
     }
-    ensure_topics(timeout=30)
+    handlers = event_handlers()
+    ensure_topics(topics=[*own_topics(), *(handlers.topics if handlers else [])], timeout=30)
     return kafka_broker
