@@ -94,6 +94,21 @@ def test_invalid_content_length_is_400(api_client):
     assert_json_error(response, 400)
 
 
+def test_a_body_that_ends_before_its_content_length_is_400(api_client):
+    """The client stopped sending (the server reads what gunicorn gives, then an error)."""
+
+    class Truncated:
+        def read(self, size=-1):
+            raise OSError("client disconnected")  # what gunicorn raises as NoMoreData
+
+        readline = read
+
+    response = api_client.generic(
+        "POST", LOGIN, b"", content_type="application/json", CONTENT_LENGTH="100", **{"wsgi.input": Truncated()}
+    )
+    assert assert_json_error(response, 400) == {"detail": "The request body ended before its Content-Length."}
+
+
 @pytest.mark.parametrize(
     "payload",
     [
