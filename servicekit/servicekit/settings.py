@@ -181,7 +181,7 @@ def build_settings(
                 "rest_framework.filters.SearchFilter",
                 "rest_framework.filters.OrderingFilter",
             ],
-            "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+            "DEFAULT_SCHEMA_CLASS": "servicekit.openapi.AutoSchema",
             "EXCEPTION_HANDLER": "servicekit.http.exception_handler",
             # Client address for throttles: X-Forwarded-For is trusted only behind
             # this many proxies (0 = use the socket address).

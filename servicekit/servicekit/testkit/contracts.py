@@ -211,6 +211,33 @@ class OwnedResourceContract(ResourceApi):
             response = getattr(alice.client, method)(self.detail(obj), {**self.payload, **change}, format="json")
             assert "title" in self.assert_error(response, 400)
 
+    @pytest.mark.parametrize(
+        "text, error",
+        [("a\x00b", "Null characters are not allowed."),
+         ("\ud800", "Unpaired surrogates are not allowed: the text must be valid Unicode."),
+         ("ok \udfff then", "Unpaired surrogates are not allowed: the text must be valid Unicode.")],
+        ids=["nul", "lone-high-surrogate", "lone-low-surrogate"],
+    )  # fmt: skip
+    def test_nul_and_lone_surrogates_in_any_text_are_a_400_field_error(
+        self, alice: Caller, text: str, error: str
+    ) -> None:
+        import json
+
+        obj = self.create(alice)
+        for field in self.payload:
+            raw = json.dumps({**self.payload, field: text}).encode()  # "\ud800" escaped: valid JSON
+            for method, url in (("POST", self.url), ("PUT", self.detail(obj)), ("PATCH", self.detail(obj))):
+                response = alice.client.generic(method, url, raw, content_type="application/json")
+                assert self.assert_error(response, 400) == {field: [error]}, (method, field)
+        assert self.model.objects.count() == 1
+
+    def test_escaped_surrogate_pairs_are_text_like_any_other(self, alice: Caller) -> None:
+        import json
+
+        raw = json.dumps({**self.payload, self.text_field: "\U0001f600 ok"}).encode()  # as "\ud83d\ude00 ok"
+        response = alice.client.generic("POST", self.url, raw, content_type="application/json")
+        assert response.status_code == 201 and response.json()[self.text_field] == "\U0001f600 ok"
+
     def test_title_of_exactly_100_chars_after_trimming_is_fine(self, alice: Caller) -> None:
         assert self.create(alice, title="  " + "x" * 100 + "  ")["title"] == "x" * 100
 
