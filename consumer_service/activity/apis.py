@@ -12,6 +12,7 @@ from activity.selectors import activity_get, event_list
 from activity.serializers import EventSerializer, UserActivitySerializer
 from servicekit.api import caller_id
 from servicekit.events import MAX_ATTRIBUTE_LENGTH
+from servicekit.query import query_param
 
 # Any type a producer may declare: every valid event is recorded, known type or not.
 EVENT_TYPE = re.compile(rf"^[a-z0-9_.-]{{1,{MAX_ATTRIBUTE_LENGTH}}}$")
@@ -34,7 +35,7 @@ class EventListApi(generics.ListAPIView):
     filter_backends: list = []
 
     def get_queryset(self):
-        event_type = self.request.query_params.get("type") or None
+        event_type = query_param(self.request, "type")
         if event_type is not None and not EVENT_TYPE.match(event_type):
             raise ValidationError({"type": ["Not an event type (lower-case letters, digits, '.', '_' and '-')."]})
         return event_list(

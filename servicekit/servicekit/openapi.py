@@ -2,9 +2,8 @@
 
 A drf-spectacular postprocessing hook (``SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]``, after the default one)
 adds them where an operation does not document its own: 401 where a token is required,
-404 on object and paginated paths, 400 (but for ``page`` and ``page_size``) where query
-parameters are read, 400/413/415 where a JSON body is read. :class:`AutoSchema` adds the
-input rules of servicekit's text fields.
+404 on object and paginated paths, 400 where query parameters are read, 400/413/415 where
+a JSON body is read. :class:`AutoSchema` adds the input rules of servicekit's text fields.
 """
 
 from __future__ import annotations
@@ -45,9 +44,8 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
                 errors["401"] = _response("Missing, invalid or expired access token.", "Error")
             if "{" in path or any(p.get("name") == "page" for p in operation.get("parameters", [])):
                 errors["404"] = _response("Not found (also another user's object, or a page past the end).", "Error")
-            if any(p.get("in") == "query" and p.get("name") not in ("page", "page_size")
-                   for p in operation.get("parameters", [])):  # fmt: skip
-                errors["400"] = _response("Invalid query parameter.", "FieldErrors")
+            if any(p.get("in") == "query" for p in operation.get("parameters", [])):
+                errors["400"] = _response("Invalid query parameter (or one given twice).", "FieldErrors")
             if method in ("post", "put", "patch"):
                 errors["400"] = _response("Invalid input.", "FieldErrors")
                 errors["413"] = _response("Request body over the size limit.", "Error")

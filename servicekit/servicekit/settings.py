@@ -178,8 +178,8 @@ def build_settings(
             "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
             "DEFAULT_PAGINATION_CLASS": "servicekit.pagination.Pagination",
             "DEFAULT_FILTER_BACKENDS": [
-                "rest_framework.filters.SearchFilter",
-                "rest_framework.filters.OrderingFilter",
+                "servicekit.filters.SearchFilter",
+                "servicekit.filters.OrderingFilter",
             ],
             "DEFAULT_SCHEMA_CLASS": "servicekit.openapi.AutoSchema",
             "EXCEPTION_HANDLER": "servicekit.http.exception_handler",

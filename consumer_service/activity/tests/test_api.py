@@ -52,6 +52,12 @@ def test_the_type_filter_takes_any_type_and_refuses_what_is_not_one(alice):
     assert response.status_code == 400 and "type" in response.json()
 
 
+@pytest.mark.parametrize("query", ["type=", "type=%00", "type=post.created&type=note.created"])
+def test_an_empty_repeated_or_nul_type_filter_is_400(alice, query):
+    response = client_for(alice).get(f"/api/events/?{query}")
+    assert response.status_code == 400 and set(response.json()) == {"type"}
+
+
 def test_staff_see_everyones_events(alice):
     record("post.created", alice)
     record("post.created", uuid.uuid4())
