@@ -1,10 +1,10 @@
-"""The tokens user_service issues: simplejwt's, with ``email`` and ``is_staff`` claims."""
+"""The tokens user_service issues: simplejwt's (their claims checked by servicekit), with
+``email`` and ``is_staff`` claims."""
 
 from typing import TypedDict
 
-from rest_framework_simplejwt.tokens import RefreshToken
-
 from accounts.models import User
+from servicekit.tokens import RefreshToken
 
 
 class AccountRefreshToken(RefreshToken):
