@@ -12,15 +12,25 @@ read tokens through it; user_service's refresh tokens subclass :class:`RefreshTo
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from rest_framework.request import Request
 from rest_framework_simplejwt import tokens
 from rest_framework_simplejwt.exceptions import TokenError
 
 #: The longest ``jti`` the blacklist stores (``OutstandingToken.jti``).
 MAX_JTI_LENGTH = 255
+
+
+class Scope(enum.StrEnum):
+    """What an access token's ``scope`` claim (space-separated, RFC 9068) may grant beyond
+    the caller's own data. user_service decides who gets which (``accounts.tokens``)."""
+
+    #: consumer_service: ``GET /api/events/`` lists every user's events, not only the caller's.
+    EVENTS_READ_ALL = "events:read-all"
 
 
 def _numeric_date(value: Any) -> bool:
@@ -50,6 +60,7 @@ CLAIM_CHECKS = {
     "user_id": lambda value: isinstance(value, str) and _uuid(value),
     "iat": _numeric_date,
     "nbf": _numeric_date,
+    "scope": lambda value: isinstance(value, str),
 }
 REQUIRED_CLAIMS = ("exp", "jti", "token_type", "user_id")
 
@@ -75,3 +86,9 @@ class AccessToken(CheckedClaims, tokens.AccessToken):
 
 class RefreshToken(CheckedClaims, tokens.RefreshToken):
     access_token_class = AccessToken
+
+
+def token_scopes(request: Request) -> frozenset[str]:
+    """The scopes the request's access token grants (none without a token)."""
+    token = request.auth
+    return frozenset(token.get("scope", "").split()) if token is not None else frozenset()

@@ -42,6 +42,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     REQUIRED_FIELDS: list[str] = []
 
     class Meta:
+        permissions = [
+            # Granted as the `events:read-all` token scope (accounts.tokens.SCOPE_PERMISSIONS).
+            ("read_all_events", "Can read every user's events (consumer_service)"),
+        ]
         constraints = [
             # Guards rows written around the manager (raw SQL, other clients) too.
             models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique"),

@@ -67,7 +67,6 @@ def mint_access_token(
     token = AccessToken()
     token["user_id"] = str(user_id or uuid.uuid4())
     token["email"] = email
-    token["is_staff"] = False
     for name, value in claims.items():
         token[name] = value
     return str(token)
@@ -112,6 +111,8 @@ MALFORMED_CLAIMS: list[tuple[str, dict[str, Any]]] = [
     ("jti-empty", {"jti": ""}),
     ("jti-too-long", {"jti": "x" * 300}),
     ("no-jti", {"jti": ...}),
+    ("scope-list", {"scope": ["events:read-all"]}),
+    ("scope-object", {"scope": {"events:read-all": True}}),
 ]
 
 
