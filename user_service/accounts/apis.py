@@ -77,10 +77,15 @@ class RefreshApi(PublicApi):
 
 
 class LogoutApi(APIView):
-    @extend_schema(request=RefreshSerializer, responses={200: DETAIL})
+    @extend_schema(
+        request=RefreshSerializer,
+        responses={200: DETAIL},
+        description="Revokes the caller's refresh token. As in RFC 7009, a token that is invalid, expired or "
+        "already revoked is answered 200 too (there is nothing left to revoke); another user's is a 400.",
+    )
     def post(self, request: Request) -> Response:
-        services.user_logout(user=request.user, **_valid(RefreshSerializer, request))
-        return Response({"detail": "Logged out."})
+        revoked = services.user_logout(user=request.user, **_valid(RefreshSerializer, request))
+        return Response({"detail": "Logged out." if revoked else "Nothing to revoke: the token is not valid."})
 
 
 class MeApi(APIView):

@@ -133,7 +133,7 @@ def test_refresh_bad_fields_is_400(api_client, payload):
 def test_logout_bad_fields(api_client, signup):
     auth = {"HTTP_AUTHORIZATION": f"Bearer {signup()['access']}"}
     assert_json_error(api_client.post(LOGOUT, {}, format="json", **auth), 400)
-    assert_json_error(api_client.post(LOGOUT, {"refresh": "garbage"}, format="json", **auth), 400)
+    assert_json_error(api_client.post(LOGOUT, {"refresh": 42}, format="json", **auth), 400)
 
 
 def test_patch_me_bad_fields(api_client, signup):

@@ -141,6 +141,18 @@ def test_logout_refuses_someone_elses_refresh_token(api_client, signup):
     assert api_client.post("/api/users/token/refresh/", {"refresh": bob["refresh"]}, format="json").status_code == 200
 
 
+def test_logout_with_a_token_that_cannot_be_used_anyway_is_200_and_revokes_nothing(api_client, signup):
+    """RFC 7009: nothing to revoke is no error (a client could do nothing about it)."""
+    body = signup()
+    used = body["refresh"]
+    fresh = api_client.post("/api/users/token/refresh/", {"refresh": used}, format="json").json()["refresh"]
+    for token in ["garbage", used, body["access"]]:  # not a token, already blacklisted, not a refresh token
+        response = api_client.post("/api/users/logout/", {"refresh": token}, format="json", **bearer(body["access"]))
+        assert response.status_code == 200
+        assert response.json() == {"detail": "Nothing to revoke: the token is not valid."}
+    assert api_client.post("/api/users/token/refresh/", {"refresh": fresh}, format="json").status_code == 200
+
+
 def test_logout_needs_an_access_token(api_client, signup):
     body = signup()
     response = api_client.post("/api/users/logout/", {"refresh": body["refresh"]}, format="json")
