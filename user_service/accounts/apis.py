@@ -7,7 +7,6 @@ from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from accounts import services
@@ -20,6 +19,7 @@ from accounts.serializers import (
     UserSerializer,
     UserUpdateSerializer,
 )
+from accounts.throttling import SignupThrottle, client_address
 from accounts.tokens import token_pair_for
 from servicekit.jwt import is_asymmetric, jwks
 
@@ -43,10 +43,13 @@ class PublicApi(APIView):
 
 
 class SignupApi(PublicApi):
+    throttle_classes = [SignupThrottle]
+
     @extend_schema(
         request=SignupSerializer,
-        responses={201: SignupResponseSerializer},
-        description="400 lists the reasons: invalid or taken email (any case), weak password.",
+        responses={201: SignupResponseSerializer, 429: DETAIL},
+        description="400 lists the reasons: invalid or taken email (any case), weak password. Sign-ups are "
+        "limited per client address, whatever their outcome; over the limit the answer is 429 with Retry-After.",
     )
     def post(self, request: Request) -> Response:
         user = services.user_signup(**_valid(SignupSerializer, request))
@@ -62,7 +65,7 @@ class LoginApi(PublicApi):
     )
     def post(self, request: Request) -> Response:
         data = _valid(LoginSerializer, request)
-        _user, pair = services.user_login(**data, address=BaseThrottle().get_ident(request))
+        _user, pair = services.user_login(**data, address=client_address(request))
         return Response(pair)
 
 
