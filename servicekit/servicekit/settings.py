@@ -122,6 +122,7 @@ def build_settings(
         ],
         "MIDDLEWARE": [
             "servicekit.http.RequestLogMiddleware",
+            "servicekit.cache_control.NoStoreMiddleware",
             "servicekit.http.JSONErrorMiddleware",
             "servicekit.http.BodySizeLimitMiddleware",
             "django.middleware.security.SecurityMiddleware",

@@ -2,6 +2,8 @@
 
 from django.conf import settings
 from django.http import Http404
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import cache_control
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -42,6 +44,12 @@ class PublicApi(APIView):
         return 'Bearer realm="api"'
 
 
+# Answers carrying tokens must not be stored by any cache (RFC 6749, section 5.1); answers
+# to requests carrying one get the same from servicekit.cache_control.NoStoreMiddleware.
+issues_tokens = method_decorator(cache_control(no_store=True), name="dispatch")
+
+
+@issues_tokens
 class SignupApi(PublicApi):
     throttle_classes = [SignupThrottle]
 
@@ -56,6 +64,7 @@ class SignupApi(PublicApi):
         return Response({"user": UserSerializer(user).data, **token_pair_for(user)}, status=status.HTTP_201_CREATED)
 
 
+@issues_tokens
 class LoginApi(PublicApi):
     @extend_schema(
         request=LoginSerializer,
@@ -69,6 +78,7 @@ class LoginApi(PublicApi):
         return Response(pair)
 
 
+@issues_tokens
 class RefreshApi(PublicApi):
     @extend_schema(
         request=RefreshSerializer,

@@ -360,6 +360,20 @@ class OwnedResourceContract(ResourceApi):
         self.assert_401(api_client.patch(self.detail(obj), {"title": "changed"}, format="json", **headers))
         assert self.model.objects.get(id=obj["id"]).title == obj["title"]
 
+    def test_answers_to_requests_with_a_token_are_never_stored(self, api_client: Any, alice: Caller) -> None:
+        obj = self.create(alice)
+        answers = [
+            alice.client.get(self.url),
+            alice.client.get(self.detail(obj)),
+            alice.client.post(self.url, {"title": ""}, format="json"),  # 400
+            alice.client.get(self.detail(uuid.uuid4())),  # 404
+            alice.client.generic("POST", self.url, b"x" * 3_000_000, content_type="application/json"),  # 413
+            api_client.get(self.url, **bearer("garbage")),  # 401
+        ]
+        for response in answers:
+            assert response["Cache-Control"] == "no-store", (response.status_code, response.get("Cache-Control"))
+        assert not api_client.get("/healthz").has_header("Cache-Control")  # nothing private there
+
     # -- operations ----------------------------------------------------------------------
 
     def test_health_schema_docs(self, api_client: Any) -> None:

@@ -160,6 +160,24 @@ def test_logout_needs_an_access_token(api_client, signup):
     assert response["WWW-Authenticate"].startswith("Bearer")
 
 
+def test_tokens_and_whatever_a_token_unlocks_are_never_stored(api_client, signup):
+    body = signup()
+    credentials = {"email": "alice@example.com", "password": PASSWORD}
+    answers = [
+        api_client.post("/api/users/signup/", {"email": "bob@example.com", "password": PASSWORD}, format="json"),
+        api_client.post("/api/users/login/", credentials, format="json"),
+        api_client.post("/api/users/token/refresh/", {"refresh": body["refresh"]}, format="json"),
+        api_client.post("/api/users/token/refresh/", {"refresh": body["refresh"]}, format="json"),  # 401 now
+        api_client.get("/api/users/me/", **bearer(body["access"])),
+        api_client.patch("/api/users/me/", {"email": "nope"}, format="json", **bearer(body["access"])),  # 400
+        api_client.get("/api/users/me/", **bearer("garbage")),  # 401
+        api_client.get("/api/users/nothing/", **bearer(body["access"])),  # 404
+    ]
+    for response in answers:
+        assert response["Cache-Control"] == "no-store", (response.status_code, response.content)
+    assert not api_client.get("/.well-known/jwks.json").has_header("Cache-Control")
+
+
 def test_health_and_docs(api_client, db):
     assert api_client.get("/healthz").json() == {"status": "ok", "service": "user_service"}
     ready = api_client.get("/readyz")
