@@ -79,6 +79,9 @@ class StringOnly:
     500. The schema says the same (``servicekit.openapi``).
     """
 
+    #: Added to the field's request schema last (``servicekit.openapi.AutoSchema``).
+    input_schema: dict[str, Any] = {}
+
     default_error_messages = {
         "not_a_string": "Not a valid string.",
         "null_characters": "Null characters are not allowed.",

@@ -95,7 +95,8 @@ def text_pattern(*, trimmed: bool, min_length: int, max_length: int | None) -> s
 
 class AutoSchema(openapi.AutoSchema):
     """drf-spectacular's, with the input rules of servicekit's text fields (``StringOnly``)
-    in the request schemas: no NUL, and lengths counted after trimming where the field trims.
+    in the request schemas: no NUL, and lengths counted after trimming where the field trims;
+    then what the field's ``input_schema`` says (rules only its own validation knows).
 
     Done once the serializer's schema is complete: drf-spectacular adds ``maxLength`` from
     the field's validators and ``minLength: 1`` for non-blank fields last, and for a
@@ -111,6 +112,7 @@ class AutoSchema(openapi.AutoSchema):
         for name, field in force_instance(serializer).fields.items():
             if isinstance(field, StringOnly) and name in schema["properties"]:
                 _add_text_rules(field, schema["properties"][name])
+                schema["properties"][name].update(field.input_schema)
         return schema
 
 
