@@ -77,4 +77,4 @@ logs: ## docker compose: follow every container's logs
 	$(COMPOSE) logs -f
 
 clean: ## Remove the virtualenv, SQLite files, logs and caches
-	rm -rf $(VENV) var */*.sqlite3 */*.sqlite3-* */staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) var */*.sqlite3 */*.sqlite3-* */staticfiles */.hypothesis .pytest_cache .ruff_cache

@@ -3,6 +3,8 @@ from servicekit.api import StrictModelSerializer, bounded_text
 
 
 class NoteSerializer(StrictModelSerializer):
+    """A note, as the API shows it and takes it (the owner comes from the token)."""
+
     content = bounded_text(required=True)
 
     class Meta:

@@ -3,6 +3,8 @@ from servicekit.api import StrictModelSerializer, bounded_text
 
 
 class PostSerializer(StrictModelSerializer):
+    """A post, as the API shows it and takes it (the owner comes from the token)."""
+
     description = bounded_text(required=False)
 
     class Meta:

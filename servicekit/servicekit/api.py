@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,17 +12,14 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Model, QuerySet
 from rest_framework import serializers, viewsets
-from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 from rest_framework.serializers import BaseSerializer
 
 
 def caller_id(request: Request) -> uuid.UUID:
-    """The authenticated caller's user id (the token's ``user_id`` claim) as a UUID."""
-    try:
-        return uuid.UUID(str(request.user.id))
-    except (ValueError, AttributeError, TypeError):
-        raise AuthenticationFailed("Token has no valid user id.", code="token_not_valid") from None
+    """The authenticated caller's user id (the token's ``user_id`` claim, a UUID:
+    ``servicekit.tokens`` refuses a token with anything else)."""
+    return uuid.UUID(str(request.user.id))
 
 
 @dataclass(frozen=True)
@@ -68,14 +66,35 @@ class OwnedResourceViewSet(viewsets.ModelViewSet):
         self.services.delete(**{self.services.name: instance})
 
 
-class StringOnly:
-    """Refuses anything but a JSON string (DRF would quietly turn ``5`` into ``"5"``)."""
+SURROGATES = re.compile("[\ud800-\udfff]")
 
-    default_error_messages = {"not_a_string": "Not a valid string."}
+
+class StringOnly:
+    """Text as JSON strings only, and only text that can be stored.
+
+    Anything but a string is refused (DRF would quietly turn ``5`` into ``"5"``), and so
+    are NUL characters (PostgreSQL cannot store them) and unpaired surrogates (JSON lets
+    ``"\\ud800"`` through, but it is no Unicode and has no UTF-8 encoding). Both are
+    checked before any validator sees the value, so none of them can trip over it with a
+    500. The schema says the same (``servicekit.openapi``).
+    """
+
+    #: Added to the field's request schema last (``servicekit.openapi.AutoSchema``).
+    input_schema: dict[str, Any] = {}
+
+    default_error_messages = {
+        "not_a_string": "Not a valid string.",
+        "null_characters": "Null characters are not allowed.",
+        "surrogates": "Unpaired surrogates are not allowed: the text must be valid Unicode.",
+    }
 
     def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, str):
             self.fail("not_a_string")
+        if "\x00" in data:
+            self.fail("null_characters")
+        if SURROGATES.search(data):
+            self.fail("surrogates")
         return super().to_internal_value(data)
 
 
@@ -107,4 +126,10 @@ def bounded_text(*, required: bool, max_bytes: int | None = None) -> serializers
             raise serializers.ValidationError(f"Ensure this field is no larger than {limit} bytes.")
 
     extra = {} if required else {"required": False, "allow_blank": True, "default": ""}
-    return StrictCharField(trim_whitespace=False, validators=[within_limit], **extra)
+    # A byte limit has no JSON Schema keyword (maxLength counts characters): it is described.
+    return StrictCharField(
+        trim_whitespace=False,
+        validators=[within_limit],
+        help_text="At most MAX_TEXT_BYTES (100 KB unless configured) as UTF-8.",
+        **extra,
+    )

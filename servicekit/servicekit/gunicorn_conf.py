@@ -5,6 +5,8 @@ both run ``gunicorn config.wsgi:application --config python:servicekit.gunicorn_
 import os
 
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# gunicorn's sync worker, answering the requests it cannot parse with JSON, not HTML.
+worker_class = "servicekit.gunicorn_worker.JSONErrorWorker"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 10
 # Load the app once in the master: workers share its memory pages (copy-on-write).

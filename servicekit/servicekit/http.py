@@ -148,12 +148,13 @@ def _too_large(limit: int) -> JsonResponse:
 class JSONErrorMiddleware:
     """Turns any HTML error page into ``{"detail": ...}``, DEBUG or not.
 
-    Django renders its own 404/500 pages (technical ones, with settings and tracebacks,
-    when DEBUG is on) before the JSON ``handler404``/``handler500`` get a say; an API
-    never answers HTML. The admin and the docs UI keep their HTML.
+    Django renders its own 404/500 pages (technical ones, with settings, tracebacks and
+    every URL pattern, when DEBUG is on) before the JSON ``handler404``/``handler500`` get
+    a say; an API never answers HTML. Only the admin keeps its HTML (the docs page is HTML
+    when it works, and its errors, like any under ``/api/docs/``, are JSON).
     """
 
-    HTML_PATHS = ("/admin/", "/api/docs/")
+    HTML_PATHS = ("/admin/",)
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

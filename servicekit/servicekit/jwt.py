@@ -97,7 +97,8 @@ def simple_jwt_settings(*, role: JWTRole, env: Callable[..., Any]) -> dict[str, 
         "USER_ID_FIELD": "id",
         "USER_ID_CLAIM": "user_id",
         "AUTH_HEADER_TYPES": ("Bearer",),
-        "AUTH_TOKEN_CLASSES": ("rest_framework_simplejwt.tokens.AccessToken",),
+        # Checks the types of the claims too (a malformed one is a 401, never a 500).
+        "AUTH_TOKEN_CLASSES": ("servicekit.tokens.AccessToken",),
         "TOKEN_TYPE_CLAIM": "token_type",
         "JTI_CLAIM": "jti",
     }

@@ -122,6 +122,7 @@ def build_settings(
         ],
         "MIDDLEWARE": [
             "servicekit.http.RequestLogMiddleware",
+            "servicekit.cache_control.NoStoreMiddleware",
             "servicekit.http.JSONErrorMiddleware",
             "servicekit.http.BodySizeLimitMiddleware",
             "django.middleware.security.SecurityMiddleware",
@@ -178,10 +179,10 @@ def build_settings(
             "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
             "DEFAULT_PAGINATION_CLASS": "servicekit.pagination.Pagination",
             "DEFAULT_FILTER_BACKENDS": [
-                "rest_framework.filters.SearchFilter",
-                "rest_framework.filters.OrderingFilter",
+                "servicekit.filters.SearchFilter",
+                "servicekit.filters.OrderingFilter",
             ],
-            "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+            "DEFAULT_SCHEMA_CLASS": "servicekit.openapi.AutoSchema",
             "EXCEPTION_HANDLER": "servicekit.http.exception_handler",
             # Client address for throttles: X-Forwarded-For is trusted only behind
             # this many proxies (0 = use the socket address).

@@ -66,6 +66,7 @@ def stack_environment(prefix: str, kafka_bootstrap: str) -> dict[str, str]:
         "KAFKA_FETCH_WAIT_MAX_MS": "20",
         "KAFKA_DELIVERY_TIMEOUT_MS": "3000",
         "KAFKA_ENABLE_IDEMPOTENCE": "False",  # the embedded broker forgets producer ids on restart
+        "SIGNUP_MAX_PER_ADDRESS": "1000",  # every user of the suite signs up from 127.0.0.1
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("DATABASE_URL", None)

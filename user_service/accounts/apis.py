@@ -2,12 +2,13 @@
 
 from django.conf import settings
 from django.http import Http404
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import cache_control
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from accounts import services
@@ -20,6 +21,7 @@ from accounts.serializers import (
     UserSerializer,
     UserUpdateSerializer,
 )
+from accounts.throttling import SignupThrottle, client_address
 from accounts.tokens import token_pair_for
 from servicekit.jwt import is_asymmetric, jwks
 
@@ -42,17 +44,27 @@ class PublicApi(APIView):
         return 'Bearer realm="api"'
 
 
+# Answers carrying tokens must not be stored by any cache (RFC 6749, section 5.1); answers
+# to requests carrying one get the same from servicekit.cache_control.NoStoreMiddleware.
+issues_tokens = method_decorator(cache_control(no_store=True), name="dispatch")
+
+
+@issues_tokens
 class SignupApi(PublicApi):
+    throttle_classes = [SignupThrottle]
+
     @extend_schema(
         request=SignupSerializer,
-        responses={201: SignupResponseSerializer},
-        description="400 lists the reasons: invalid or taken email (any case), weak password.",
+        responses={201: SignupResponseSerializer, 429: DETAIL},
+        description="400 lists the reasons: invalid or taken email (any case), weak password. Sign-ups are "
+        "limited per client address, whatever their outcome; over the limit the answer is 429 with Retry-After.",
     )
     def post(self, request: Request) -> Response:
         user = services.user_signup(**_valid(SignupSerializer, request))
         return Response({"user": UserSerializer(user).data, **token_pair_for(user)}, status=status.HTTP_201_CREATED)
 
 
+@issues_tokens
 class LoginApi(PublicApi):
     @extend_schema(
         request=LoginSerializer,
@@ -62,10 +74,11 @@ class LoginApi(PublicApi):
     )
     def post(self, request: Request) -> Response:
         data = _valid(LoginSerializer, request)
-        _user, pair = services.user_login(**data, address=BaseThrottle().get_ident(request))
+        _user, pair = services.user_login(**data, address=client_address(request))
         return Response(pair)
 
 
+@issues_tokens
 class RefreshApi(PublicApi):
     @extend_schema(
         request=RefreshSerializer,
@@ -77,10 +90,15 @@ class RefreshApi(PublicApi):
 
 
 class LogoutApi(APIView):
-    @extend_schema(request=RefreshSerializer, responses={200: DETAIL})
+    @extend_schema(
+        request=RefreshSerializer,
+        responses={200: DETAIL},
+        description="Revokes the caller's refresh token. As in RFC 7009, a token that is invalid, expired or "
+        "already revoked is answered 200 too (there is nothing left to revoke); another user's is a 400.",
+    )
     def post(self, request: Request) -> Response:
-        services.user_logout(user=request.user, **_valid(RefreshSerializer, request))
-        return Response({"detail": "Logged out."})
+        revoked = services.user_logout(user=request.user, **_valid(RefreshSerializer, request))
+        return Response({"detail": "Logged out." if revoked else "Nothing to revoke: the token is not valid."})
 
 
 class MeApi(APIView):

@@ -42,6 +42,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     REQUIRED_FIELDS: list[str] = []
 
     class Meta:
+        permissions = [
+            # Granted as the `events:read-all` token scope (accounts.tokens.SCOPE_PERMISSIONS).
+            ("read_all_events", "Can read every user's events (consumer_service)"),
+        ]
         constraints = [
             # Guards rows written around the manager (raw SQL, other clients) too.
             models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique"),
@@ -51,14 +55,17 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.email
 
 
-class LoginAttempt(models.Model):
-    """One login attempt (in progress, or failed), per hashed email and per client address."""
+class ThrottleAttempt(models.Model):
+    """One counted attempt at a rate-limited action, under a hashed key naming the action and
+    who tried it (``accounts.throttling``): a failed login per email and per address, a
+    sign-up per address. It counts until ``expires_at``, when it may be deleted."""
 
     key = models.CharField(max_length=80)
     created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
 
     class Meta:
-        indexes = [models.Index(fields=["key", "created_at"]), models.Index(fields=["created_at"])]
+        indexes = [models.Index(fields=["key", "created_at"]), models.Index(fields=["expires_at"])]
 
     def __str__(self) -> str:
         return f"{self.key} at {self.created_at:%Y-%m-%d %H:%M:%S}"

@@ -11,10 +11,32 @@ PASSWORD_MAX_LENGTH = 128
 EMAIL_MAX_LENGTH = User._meta.get_field("email").max_length
 
 
-def password_field() -> serializers.CharField:
-    return StrictCharField(
+def password_field(field_class: type[serializers.CharField] = StrictCharField) -> serializers.CharField:
+    return field_class(
         write_only=True, trim_whitespace=False, max_length=PASSWORD_MAX_LENGTH, style={"input_type": "password"}
     )
+
+
+def _min_password_length() -> int:
+    lengths = [
+        validator.min_length
+        for validator in password_validation.get_default_password_validators()
+        if isinstance(validator, password_validation.MinimumLengthValidator)
+    ]
+    return max(lengths, default=1)
+
+
+class NewPasswordField(StrictCharField):
+    """A password being chosen: its schema states what Django's password validators check,
+    as far as a schema can (a list of common passwords and similarity to the email cannot)."""
+
+    input_schema = {
+        "minLength": _min_password_length(),
+        # No NUL, and one character at least that is not a digit.
+        "pattern": "^[^\\u0000]*[^\\u0000\\u0030-\\u0039][^\\u0000]*$",
+        "description": f"At least {_min_password_length()} characters, not all digits; also neither a common "
+        "password nor too similar to the email or display name (400 lists the reasons).",
+    }
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -39,7 +61,7 @@ class UniqueEmailMixin:
 
 class SignupSerializer(UniqueEmailMixin, serializers.Serializer):
     email = StrictEmailField(max_length=EMAIL_MAX_LENGTH)
-    password = password_field()
+    password = password_field(NewPasswordField)
     display_name = StrictCharField(max_length=150, required=False, allow_blank=True, default="")
 
     def validate(self, attrs: dict) -> dict:

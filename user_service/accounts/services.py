@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.contrib.auth import authenticate
 from django.db import IntegrityError, transaction
 from rest_framework.exceptions import AuthenticationFailed, ValidationError
@@ -75,15 +77,17 @@ def token_refresh(*, refresh: str) -> TokenPair:
         return token_pair_for(user)
 
 
-def user_logout(*, user: User, refresh: str) -> None:
-    """Blacklists the caller's refresh token. Another user's token is refused (400)."""
+def user_logout(*, user: User, refresh: str) -> bool:
+    """Blacklists the caller's refresh token; False if it could not be used anyway (invalid,
+    expired, already blacklisted). Another user's valid token is refused (ValidationError)."""
     try:
         token = AccountRefreshToken(refresh)
     except TokenError:
-        raise ValidationError({"refresh": [BAD_REFRESH]}) from None
-    if str(token.get("user_id")) != str(user.id):
+        return False
+    if uuid.UUID(token["user_id"]) != user.id:
         raise ValidationError({"refresh": ["Token does not belong to the authenticated user."]})
     token.blacklist()
+    return True
 
 
 def user_update(*, user: User, **fields: str) -> User:

@@ -1,10 +1,20 @@
-"""The tokens user_service issues: simplejwt's, with ``email`` and ``is_staff`` claims."""
+"""The tokens user_service issues: simplejwt's (their claims checked by servicekit), with an
+``email`` claim, and on access tokens the ``scope`` the user is granted.
+
+A scope is granted by a Django permission (``SCOPE_PERMISSIONS``): given to a user or a
+group in the admin or with ``manage.py scopes grant``; superusers hold every permission.
+``is_staff`` grants nothing outside user_service's own admin, so no token carries it.
+A change applies to the tokens issued after it: within the access token lifetime (a
+refresh asks the database again).
+"""
 
 from typing import TypedDict
 
-from rest_framework_simplejwt.tokens import RefreshToken
-
 from accounts.models import User
+from servicekit.tokens import RefreshToken, Scope
+
+#: The permission (``app_label.codename``) that grants each scope.
+SCOPE_PERMISSIONS = {Scope.EVENTS_READ_ALL: "accounts.read_all_events"}
 
 
 class AccountRefreshToken(RefreshToken):
@@ -12,7 +22,6 @@ class AccountRefreshToken(RefreshToken):
     def for_user(cls, user: User) -> "AccountRefreshToken":
         token = super().for_user(user)
         token["email"] = user.email
-        token["is_staff"] = user.is_staff
         return token
 
 
@@ -21,7 +30,15 @@ class TokenPair(TypedDict):
     refresh: str
 
 
+def scopes_for(user: User) -> list[str]:
+    return sorted(scope.value for scope, permission in SCOPE_PERMISSIONS.items() if user.has_perm(permission))
+
+
 def token_pair_for(user: User) -> TokenPair:
     """A new refresh token (recorded as outstanding) and an access token derived from it."""
     refresh = AccountRefreshToken.for_user(user)
-    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+    access = refresh.access_token
+    scopes = scopes_for(user)
+    if scopes:
+        access["scope"] = " ".join(scopes)
+    return {"access": str(access), "refresh": str(refresh)}

@@ -38,3 +38,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_MAX_FAILURES_PER_EMAIL = env("LOGIN_MAX_FAILURES_PER_EMAIL", default=5, cast=int)
 LOGIN_MAX_FAILURES_PER_ADDRESS = env("LOGIN_MAX_FAILURES_PER_ADDRESS", default=20, cast=int)
 LOGIN_FAILURE_WINDOW_SECONDS = env("LOGIN_FAILURE_WINDOW_SECONDS", default=300, cast=int)
+
+# Sign-ups (attempts, whatever their outcome) allowed per client address within the window.
+SIGNUP_MAX_PER_ADDRESS = env("SIGNUP_MAX_PER_ADDRESS", default=10, cast=int)
+SIGNUP_WINDOW_SECONDS = env("SIGNUP_WINDOW_SECONDS", default=3600, cast=int)

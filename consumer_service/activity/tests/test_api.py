@@ -52,11 +52,36 @@ def test_the_type_filter_takes_any_type_and_refuses_what_is_not_one(alice):
     assert response.status_code == 400 and "type" in response.json()
 
 
-def test_staff_see_everyones_events(alice):
+@pytest.mark.parametrize("query", ["type=", "type=%00", "type=post.created&type=note.created"])
+def test_an_empty_repeated_or_nul_type_filter_is_400(alice, query):
+    response = client_for(alice).get(f"/api/events/?{query}")
+    assert response.status_code == 400 and set(response.json()) == {"type"}
+
+
+def test_is_staff_in_a_token_opens_nothing(alice):
     record("post.created", alice)
     record("post.created", uuid.uuid4())
-    assert client_for(uuid.uuid4(), is_staff=True).get("/api/events/").json()["count"] == 2
-    assert client_for(alice).get("/api/events/").json()["count"] == 1
+    assert client_for(alice, is_staff=True).get("/api/events/").json()["count"] == 1
+    assert client_for(uuid.uuid4(), is_staff=True, is_superuser=True).get("/api/events/").json()["count"] == 0
+
+
+@pytest.mark.parametrize(
+    "scope, sees", [("events:read-all", 2), ("openid events:read-all", 2), ("events:read", 0),
+                    ("events:read-all-x", 0), ("EVENTS:READ-ALL", 0), ("", 0)],
+)  # fmt: skip
+def test_only_the_events_read_all_scope_shows_everyones_events(alice, scope, sees):
+    record("post.created", alice)
+    record("note.created", uuid.uuid4())
+    assert client_for(uuid.uuid4(), scope=scope).get("/api/events/").json()["count"] == sees
+    others_notes = 1 if sees else 0
+    assert client_for(alice, scope=scope).get("/api/events/?type=note.created").json()["count"] == others_notes
+
+
+@pytest.mark.parametrize("scope", [["events:read-all"], {"events:read-all": True}, 1, True, None])
+def test_a_scope_claim_that_is_not_a_string_is_401(alice, scope):
+    response = client_for(alice, scope=scope).get("/api/events/")
+    assert response.status_code == 401 and response["WWW-Authenticate"].startswith("Bearer")
+    assert "scope" in str(response.json())
 
 
 def test_activity_me(alice):

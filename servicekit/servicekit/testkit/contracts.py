@@ -21,7 +21,7 @@ import pytest
 from django.db.models import Model
 
 from servicekit.testkit.service import assert_openapi_schema_valid
-from servicekit.testkit.tokens import forge_token, mint_access_token
+from servicekit.testkit.tokens import MALFORMED_CLAIMS, forge_token, mint_access_token, with_claims
 
 WRONG_KEY = "not-the-shared-key-but-just-as-long-as-it"
 
@@ -83,6 +83,11 @@ class OwnedResourceContract(ResourceApi):
         assert isinstance(body, dict) and body
         return body
 
+    def assert_401(self, response: Any, name: str = "") -> None:
+        assert response.status_code == 401, (name, response.content)
+        assert response["WWW-Authenticate"].startswith("Bearer"), name
+        assert "detail" in self.assert_error(response, 401)
+
     # -- CRUD ----------------------------------------------------------------------------
 
     def test_crud_round_trip(self, alice: Caller) -> None:
@@ -127,11 +132,21 @@ class OwnedResourceContract(ResourceApi):
         first = alice.client.get(self.url + "?page_size=3").json()
         assert first["count"] == 7 and len(first["results"]) == 3 and first["next"] and first["previous"] is None
         assert len(alice.client.get(self.url + "?page_size=100000").json()["results"]) == 5
-        for abuse in ["0", "-1", "abc", "1e9", "", "%00"]:
+        assert len(alice.client.get(self.url + "?page_size=" + "9" * 40).json()["results"]) == 5
+        for abuse in ["0", "-1", "abc", "1e9", "", "%00", "%205", "+5", "%D9%A7", "1_0", "9" * 5000]:
             response = alice.client.get(self.url + f"?page_size={abuse}")
-            assert response.status_code == 200, abuse
-        for page in ["999", "abc", "0", "-1"]:
+            assert "page_size" in self.assert_error(response, 400), abuse
+        for page in ["999", "abc", "0", "-1", "", "last", "%201", "9" * 5000]:
             self.assert_error(alice.client.get(self.url + f"?page={page}"), 404)
+
+    @pytest.mark.parametrize(
+        "query",
+        ["page=1&page=1", "page_size=null&page_size=null", "search=a&search=b", "ordering=title&ordering=-title",
+         "ordering=%00", "search=a%00b"],
+    )  # fmt: skip
+    def test_query_parameters_given_twice_or_with_nul_are_400_naming_them(self, alice: Caller, query: str) -> None:
+        body = self.assert_error(alice.client.get(f"{self.url}?{query}"), 400)
+        assert set(body) == {query.split("=")[0]}
 
     def test_body_cannot_set_owner_id_or_timestamps(self, alice: Caller, bob: Caller) -> None:
         forced = {
@@ -211,6 +226,33 @@ class OwnedResourceContract(ResourceApi):
             response = getattr(alice.client, method)(self.detail(obj), {**self.payload, **change}, format="json")
             assert "title" in self.assert_error(response, 400)
 
+    @pytest.mark.parametrize(
+        "text, error",
+        [("a\x00b", "Null characters are not allowed."),
+         ("\ud800", "Unpaired surrogates are not allowed: the text must be valid Unicode."),
+         ("ok \udfff then", "Unpaired surrogates are not allowed: the text must be valid Unicode.")],
+        ids=["nul", "lone-high-surrogate", "lone-low-surrogate"],
+    )  # fmt: skip
+    def test_nul_and_lone_surrogates_in_any_text_are_a_400_field_error(
+        self, alice: Caller, text: str, error: str
+    ) -> None:
+        import json
+
+        obj = self.create(alice)
+        for field in self.payload:
+            raw = json.dumps({**self.payload, field: text}).encode()  # "\ud800" escaped: valid JSON
+            for method, url in (("POST", self.url), ("PUT", self.detail(obj)), ("PATCH", self.detail(obj))):
+                response = alice.client.generic(method, url, raw, content_type="application/json")
+                assert self.assert_error(response, 400) == {field: [error]}, (method, field)
+        assert self.model.objects.count() == 1
+
+    def test_escaped_surrogate_pairs_are_text_like_any_other(self, alice: Caller) -> None:
+        import json
+
+        raw = json.dumps({**self.payload, self.text_field: "\U0001f600 ok"}).encode()  # as "\ud83d\ude00 ok"
+        response = alice.client.generic("POST", self.url, raw, content_type="application/json")
+        assert response.status_code == 201 and response.json()[self.text_field] == "\U0001f600 ok"
+
     def test_title_of_exactly_100_chars_after_trimming_is_fine(self, alice: Caller) -> None:
         assert self.create(alice, title="  " + "x" * 100 + "  ")["title"] == "x" * 100
 
@@ -269,7 +311,7 @@ class OwnedResourceContract(ResourceApi):
 
     def test_errors_are_objects_even_from_query_validation(self, alice: Caller) -> None:
         body = self.assert_error(alice.client.get(self.url + "?search=a%00b"), 400)
-        assert "Null characters" in body["detail"]
+        assert body == {"search": ["Null characters are not allowed."]}
 
     def test_missing_trailing_slash_is_404_json_not_a_redirect(self, alice: Caller) -> None:
         self.assert_error(alice.client.post(self.url.rstrip("/"), self.payload, format="json"), 404)
@@ -300,17 +342,37 @@ class OwnedResourceContract(ResourceApi):
             "other key": forge_token(self._claims(user_id=str(alice.id)), key=WRONG_KEY),
             "wrong aud": forge_token(self._claims(user_id=str(alice.id), aud="elsewhere")),
             "wrong iss": forge_token(self._claims(user_id=str(alice.id), iss="mallory")),
-            "no user id": forge_token({k: v for k, v in self._claims().items() if k != "user_id"}),
-            "bad user id": forge_token(self._claims(user_id="not-a-uuid")),
             "garbage": "garbage",
         }
         for name, token in tokens.items():
             headers = bearer(token) if token else {}
             for response in (api_client.get(self.url, **headers), api_client.get(self.detail(obj), **headers)):
-                assert response.status_code == 401, (name, response.content)
-                assert response["WWW-Authenticate"].startswith("Bearer"), name
-                assert "detail" in response.json()
+                self.assert_401(response, name)
         assert self.model.objects.filter(id=obj["id"]).exists()
+
+    @pytest.mark.parametrize("changes", [c for _, c in MALFORMED_CLAIMS], ids=[i for i, _ in MALFORMED_CLAIMS])
+    def test_malformed_claims_in_a_correctly_signed_token_are_401(
+        self, api_client: Any, alice: Caller, changes: dict[str, Any]
+    ) -> None:
+        obj = self.create(alice)
+        headers = bearer(forge_token(with_claims(self._claims(user_id=str(alice.id)), changes)))
+        self.assert_401(api_client.get(self.url, **headers))
+        self.assert_401(api_client.patch(self.detail(obj), {"title": "changed"}, format="json", **headers))
+        assert self.model.objects.get(id=obj["id"]).title == obj["title"]
+
+    def test_answers_to_requests_with_a_token_are_never_stored(self, api_client: Any, alice: Caller) -> None:
+        obj = self.create(alice)
+        answers = [
+            alice.client.get(self.url),
+            alice.client.get(self.detail(obj)),
+            alice.client.post(self.url, {"title": ""}, format="json"),  # 400
+            alice.client.get(self.detail(uuid.uuid4())),  # 404
+            alice.client.generic("POST", self.url, b"x" * 3_000_000, content_type="application/json"),  # 413
+            api_client.get(self.url, **bearer("garbage")),  # 401
+        ]
+        for response in answers:
+            assert response["Cache-Control"] == "no-store", (response.status_code, response.get("Cache-Control"))
+        assert not api_client.get("/healthz").has_header("Cache-Control")  # nothing private there
 
     # -- operations ----------------------------------------------------------------------
 

@@ -109,3 +109,36 @@ def kafka(kafka_broker, settings):
     handlers = event_handlers()
     ensure_topics(topics=[*own_topics(), *(handlers.topics if handlers else [])], timeout=30)
     return kafka_broker
+
+
+# -- schemathesis: the service against its own schema (servicekit.testkit.conformance) ----------
+
+
+@pytest.fixture
+def api_caller_id():
+    import uuid
+
+    return uuid.uuid4()
+
+
+@pytest.fixture
+def api_token(api_caller_id) -> str:
+    """The access token the schema tests call with; user_service's suite gives a real user's."""
+    from servicekit.testkit.tokens import mint_access_token
+
+    return mint_access_token(api_caller_id)
+
+
+@pytest.fixture
+def api_path_parameters() -> dict[str, str]:
+    """Path parameters every generated request uses, e.g. the id of an object of the caller's
+    (random ids only ever reach the 404); none by default."""
+    return {}
+
+
+@pytest.fixture
+def api_schema(api_token, api_path_parameters, db):
+    from servicekit.testkit.conformance import django_handler_keeps_the_test_connection, load_schema
+
+    with django_handler_keeps_the_test_connection():
+        yield load_schema(api_token, path_parameters=api_path_parameters)

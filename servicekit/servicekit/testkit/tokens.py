@@ -67,7 +67,6 @@ def mint_access_token(
     token = AccessToken()
     token["user_id"] = str(user_id or uuid.uuid4())
     token["email"] = email
-    token["is_staff"] = False
     for name, value in claims.items():
         token[name] = value
     return str(token)
@@ -81,3 +80,43 @@ def forge_token(payload: dict[str, Any], *, key: str | None = None, algorithm: s
         algorithm=algorithm,
         headers=headers or None,
     )
+
+
+#: Claims of a correctly signed token that must make it invalid (401), never a 500:
+#: ``(test id, claims to change)``; ``...`` removes a claim (see :func:`with_claims`).
+MALFORMED_CLAIMS: list[tuple[str, dict[str, Any]]] = [
+    ("exp-year-33658", {"exp": 10**12}),
+    ("exp-huge-int", {"exp": 10**400}),
+    ("exp-string", {"exp": "4102444800"}),
+    ("exp-word", {"exp": "soon"}),
+    ("exp-infinity", {"exp": float("inf")}),
+    ("exp-nan", {"exp": float("nan")}),
+    ("exp-bool", {"exp": True}),
+    ("exp-null", {"exp": None}),
+    ("no-exp", {"exp": ...}),
+    ("iat-string", {"iat": "yesterday"}),
+    ("iat-future", {"iat": 10**12}),
+    ("nbf-string", {"nbf": "now"}),
+    ("nbf-future", {"nbf": 10**12}),
+    ("user-id-not-uuid", {"user_id": "not-a-uuid"}),
+    ("user-id-int", {"user_id": 42}),
+    ("user-id-list", {"user_id": ["00000000-0000-0000-0000-000000000001"]}),
+    ("user-id-object", {"user_id": {"id": 1}}),
+    ("user-id-null", {"user_id": None}),
+    ("no-user-id", {"user_id": ...}),
+    ("token-type-list", {"token_type": ["access"]}),
+    ("token-type-int", {"token_type": 1}),
+    ("jti-int", {"jti": 5}),
+    ("jti-list", {"jti": ["x"]}),
+    ("jti-empty", {"jti": ""}),
+    ("jti-too-long", {"jti": "x" * 300}),
+    ("no-jti", {"jti": ...}),
+    ("scope-list", {"scope": ["events:read-all"]}),
+    ("scope-object", {"scope": {"events:read-all": True}}),
+]
+
+
+def with_claims(claims: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``claims`` with ``changes`` applied; ``...`` as a value removes that claim."""
+    changed = {**claims, **changes}
+    return {name: value for name, value in changed.items() if value is not ...}

@@ -94,6 +94,21 @@ def test_invalid_content_length_is_400(api_client):
     assert_json_error(response, 400)
 
 
+def test_a_body_that_ends_before_its_content_length_is_400(api_client):
+    """The client stopped sending (the server reads what gunicorn gives, then an error)."""
+
+    class Truncated:
+        def read(self, size=-1):
+            raise OSError("client disconnected")  # what gunicorn raises as NoMoreData
+
+        readline = read
+
+    response = api_client.generic(
+        "POST", LOGIN, b"", content_type="application/json", CONTENT_LENGTH="100", **{"wsgi.input": Truncated()}
+    )
+    assert assert_json_error(response, 400) == {"detail": "The request body ended before its Content-Length."}
+
+
 @pytest.mark.parametrize(
     "payload",
     [
@@ -118,7 +133,7 @@ def test_refresh_bad_fields_is_400(api_client, payload):
 def test_logout_bad_fields(api_client, signup):
     auth = {"HTTP_AUTHORIZATION": f"Bearer {signup()['access']}"}
     assert_json_error(api_client.post(LOGOUT, {}, format="json", **auth), 400)
-    assert_json_error(api_client.post(LOGOUT, {"refresh": "garbage"}, format="json", **auth), 400)
+    assert_json_error(api_client.post(LOGOUT, {"refresh": 42}, format="json", **auth), 400)
 
 
 def test_patch_me_bad_fields(api_client, signup):
@@ -160,3 +175,31 @@ def test_unhandled_exception_is_json_500_without_traceback(api_client, signup, s
     body = assert_json_error(response, 500)
     assert body == {"detail": "Internal server error."}
     assert b"secret internals" not in response.content
+
+
+@pytest.mark.parametrize(
+    "text, error",
+    [("a\x00b", "Null characters are not allowed."),
+     ("\ud800", "Unpaired surrogates are not allowed: the text must be valid Unicode.")],
+    ids=["nul", "lone-surrogate"],
+)  # fmt: skip
+@pytest.mark.parametrize(
+    "method, url, body, field",
+    [("POST", SIGNUP, {"email": "a@example.com", "password": PASSWORD}, "email"),
+     ("POST", SIGNUP, {"email": "a@example.com", "password": PASSWORD}, "password"),
+     ("POST", SIGNUP, {"email": "a@example.com", "password": PASSWORD}, "display_name"),
+     ("POST", LOGIN, {"email": "alice@example.com", "password": PASSWORD}, "email"),
+     ("POST", LOGIN, {"email": "alice@example.com", "password": PASSWORD}, "password"),
+     ("POST", REFRESH, {"refresh": "x"}, "refresh"),
+     ("POST", LOGOUT, {"refresh": "x"}, "refresh"),
+     ("PATCH", ME, {}, "email"),
+     ("PATCH", ME, {}, "display_name")],
+)  # fmt: skip
+def test_nul_and_lone_surrogates_in_any_text_are_a_400_field_error(api_client, signup, method, url, body, field,
+                                                                   text, error):  # fmt: skip
+    import json
+
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {signup()['access']}"}
+    raw = json.dumps({**body, field: text}).encode()  # "\ud800" escaped: valid JSON
+    response = api_client.generic(method, url, raw, content_type="application/json", **auth)
+    assert assert_json_error(response, 400) == {field: [error]}

@@ -141,11 +141,41 @@ def test_logout_refuses_someone_elses_refresh_token(api_client, signup):
     assert api_client.post("/api/users/token/refresh/", {"refresh": bob["refresh"]}, format="json").status_code == 200
 
 
+def test_logout_with_a_token_that_cannot_be_used_anyway_is_200_and_revokes_nothing(api_client, signup):
+    """RFC 7009: nothing to revoke is no error (a client could do nothing about it)."""
+    body = signup()
+    used = body["refresh"]
+    fresh = api_client.post("/api/users/token/refresh/", {"refresh": used}, format="json").json()["refresh"]
+    for token in ["garbage", used, body["access"]]:  # not a token, already blacklisted, not a refresh token
+        response = api_client.post("/api/users/logout/", {"refresh": token}, format="json", **bearer(body["access"]))
+        assert response.status_code == 200
+        assert response.json() == {"detail": "Nothing to revoke: the token is not valid."}
+    assert api_client.post("/api/users/token/refresh/", {"refresh": fresh}, format="json").status_code == 200
+
+
 def test_logout_needs_an_access_token(api_client, signup):
     body = signup()
     response = api_client.post("/api/users/logout/", {"refresh": body["refresh"]}, format="json")
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_tokens_and_whatever_a_token_unlocks_are_never_stored(api_client, signup):
+    body = signup()
+    credentials = {"email": "alice@example.com", "password": PASSWORD}
+    answers = [
+        api_client.post("/api/users/signup/", {"email": "bob@example.com", "password": PASSWORD}, format="json"),
+        api_client.post("/api/users/login/", credentials, format="json"),
+        api_client.post("/api/users/token/refresh/", {"refresh": body["refresh"]}, format="json"),
+        api_client.post("/api/users/token/refresh/", {"refresh": body["refresh"]}, format="json"),  # 401 now
+        api_client.get("/api/users/me/", **bearer(body["access"])),
+        api_client.patch("/api/users/me/", {"email": "nope"}, format="json", **bearer(body["access"])),  # 400
+        api_client.get("/api/users/me/", **bearer("garbage")),  # 401
+        api_client.get("/api/users/nothing/", **bearer(body["access"])),  # 404
+    ]
+    for response in answers:
+        assert response["Cache-Control"] == "no-store", (response.status_code, response.content)
+    assert not api_client.get("/.well-known/jwks.json").has_header("Cache-Control")
 
 
 def test_health_and_docs(api_client, db):

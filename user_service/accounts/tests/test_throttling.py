@@ -1,16 +1,16 @@
-"""Failed logins are limited per email and per client address, in the database."""
+"""Failed logins are limited per email and per client address, sign-ups per address, in the database."""
 
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from accounts.models import LoginAttempt
-from accounts.throttling import _key
+from accounts.models import ThrottleAttempt
+from accounts.throttling import throttle_key
 from conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
-LOGIN = "/api/users/login/"
+LOGIN, SIGNUP = "/api/users/login/", "/api/users/signup/"
 
 
 @pytest.fixture(autouse=True)
@@ -18,6 +18,8 @@ def small_limits(settings):
     settings.LOGIN_MAX_FAILURES_PER_EMAIL = 3
     settings.LOGIN_MAX_FAILURES_PER_ADDRESS = 5
     settings.LOGIN_FAILURE_WINDOW_SECONDS = 60
+    settings.SIGNUP_MAX_PER_ADDRESS = 3
+    settings.SIGNUP_WINDOW_SECONDS = 600
 
 
 def login(client, email="alice@example.com", password="wrong-password", address="10.0.0.1"):
@@ -65,7 +67,7 @@ def test_throttle_recovers_after_the_window(api_client, make_user):
     for _ in range(3):
         login(api_client)
     assert login(api_client, password=PASSWORD).status_code == 429
-    LoginAttempt.objects.update(created_at=timezone.now() - timedelta(seconds=61))
+    ThrottleAttempt.objects.update(created_at=timezone.now() - timedelta(seconds=61), expires_at=timezone.now())
     assert login(api_client, password=PASSWORD).status_code == 200
 
 
@@ -82,7 +84,9 @@ def test_success_resets_the_email_count(api_client, make_user):
 def test_counter_is_shared_state_not_per_process(api_client, make_user):
     """Failures recorded by another worker (rows in the shared database) count here."""
     make_user()
-    LoginAttempt.objects.bulk_create(LoginAttempt(key=_key("email", "alice@example.com")) for _ in range(3))
+    far = timezone.now() + timedelta(days=1)
+    key = throttle_key("email", "alice@example.com")
+    ThrottleAttempt.objects.bulk_create(ThrottleAttempt(key=key, expires_at=far) for _ in range(3))
     assert login(api_client, password=PASSWORD).status_code == 429
 
 
@@ -102,8 +106,8 @@ def test_x_forwarded_for_is_ignored_without_trusted_proxies(api_client, make_use
 def test_the_table_holds_no_email_addresses(api_client, make_user):
     make_user()
     login(api_client)
-    assert LoginAttempt.objects.count() == 2
-    assert not LoginAttempt.objects.filter(key__contains="alice").exists()
+    assert ThrottleAttempt.objects.count() == 2
+    assert not ThrottleAttempt.objects.filter(key__contains="alice").exists()
 
 
 def test_parallel_guesses_cannot_outrun_the_limit(make_user, transactional_db, settings):
@@ -138,3 +142,61 @@ def test_odd_emails_are_4xx_never_500(api_client, email):
     assert login(api_client, email=email).status_code in (400, 401)
     signup = api_client.post("/api/users/signup/", {"email": email, "password": PASSWORD}, format="json")
     assert signup.status_code == 400 and "email" in signup.json()
+
+
+def sign_up(client, email, password=PASSWORD, address="10.0.0.1", **headers):
+    return client.post(SIGNUP, {"email": email, "password": password}, format="json", REMOTE_ADDR=address, **headers)
+
+
+def test_signups_per_address_are_limited_whatever_their_outcome(api_client):
+    from accounts.models import User
+
+    assert sign_up(api_client, "a@example.com").status_code == 201
+    assert sign_up(api_client, "a@example.com").status_code == 400  # taken: probing emails counts too
+    assert sign_up(api_client, "b@example.com", password="123").status_code == 400
+    throttled = sign_up(api_client, "c@example.com")
+    assert throttled.status_code == 429
+    assert 590 <= int(throttled["Retry-After"]) <= 600
+    assert throttled.json()["detail"].startswith("Too many sign-ups from this address.")
+    assert not User.objects.filter(email="c@example.com").exists()
+    # Another address is not affected, and login is another limit.
+    assert sign_up(api_client, "c@example.com", address="10.0.0.2").status_code == 201
+    assert login(api_client, "a@example.com", PASSWORD).status_code == 200
+
+
+def test_only_sign_up_requests_count(api_client):
+    for _ in range(5):
+        assert api_client.options(SIGNUP, REMOTE_ADDR="10.0.0.1").status_code == 200
+    assert sign_up(api_client, "a@example.com").status_code == 201
+
+
+def test_signup_limit_lifts_after_the_window_and_refused_attempts_do_not_count(api_client):
+    for i in range(3):
+        sign_up(api_client, f"user{i}@example.com")
+    for _ in range(5):
+        assert sign_up(api_client, "late@example.com").status_code == 429
+    assert ThrottleAttempt.objects.count() == 3
+    ThrottleAttempt.objects.update(created_at=timezone.now() - timedelta(seconds=601), expires_at=timezone.now())
+    assert sign_up(api_client, "late@example.com").status_code == 201
+
+
+def test_signup_limit_is_shared_state_not_per_process(api_client):
+    far = timezone.now() + timedelta(days=1)
+    key = throttle_key("signup-ip", "10.0.0.1")
+    ThrottleAttempt.objects.bulk_create(ThrottleAttempt(key=key, expires_at=far) for _ in range(3))
+    assert sign_up(api_client, "a@example.com").status_code == 429
+
+
+def test_signup_limit_follows_x_forwarded_for_only_behind_a_trusted_proxy(api_client, settings):
+    for i in range(3):
+        sign_up(api_client, f"user{i}@example.com", HTTP_X_FORWARDED_FOR=f"192.0.2.{i}")
+    assert sign_up(api_client, "more@example.com", HTTP_X_FORWARDED_FOR="192.0.2.9").status_code == 429
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    # Behind one proxy, the proxy's address (10.0.0.1 for all of them) no longer counts.
+    assert sign_up(api_client, "more@example.com", HTTP_X_FORWARDED_FOR="192.0.2.9").status_code == 201
+
+
+def test_a_request_without_a_client_address_is_counted_not_a_500(api_client, make_user):
+    make_user()
+    assert login(api_client, address=None).status_code == 401
+    assert sign_up(api_client, "a@example.com", address=None).status_code == 201

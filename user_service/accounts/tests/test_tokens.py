@@ -10,7 +10,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from conftest import PASSWORD
 from servicekit.jwt import JWTRole
-from servicekit.testkit.tokens import forge_token, rsa_keypair, token_backend_for
+from servicekit.testkit.tokens import MALFORMED_CLAIMS, forge_token, rsa_keypair, token_backend_for, with_claims
 
 pytestmark = pytest.mark.django_db
 ME = "/api/users/me/"
@@ -93,6 +93,25 @@ def test_bad_claims_are_401(api_client, signup, mode, overrides):
     user_id = signup()["user"]["id"]
     payload = {k: v for k, v in claims(user_id, **overrides).items() if v is not None}
     assert_401(get_me(api_client, forge_token(payload, key=mode["key"], algorithm=mode["alg"])))
+
+
+# The claims are checked once the signature is: HS256 alone is enough here.
+@pytest.mark.parametrize("mode", ["HS256"], indirect=True)
+@pytest.mark.parametrize("changes", [c for _, c in MALFORMED_CLAIMS], ids=[i for i, _ in MALFORMED_CLAIMS])
+def test_malformed_claims_in_a_correctly_signed_token_are_401(api_client, signup, mode, changes):
+    """The user lookup (and simplejwt's expiry check) never see a claim of the wrong type."""
+    token = forge_token(with_claims(claims(signup()["user"]["id"]), changes), key=mode["key"], algorithm=mode["alg"])
+    assert_401(get_me(api_client, token))
+
+
+@pytest.mark.parametrize("mode", ["HS256"], indirect=True)
+@pytest.mark.parametrize("changes", [c for _, c in MALFORMED_CLAIMS], ids=[i for i, _ in MALFORMED_CLAIMS])
+def test_malformed_claims_in_a_correctly_signed_refresh_token_are_401(api_client, signup, mode, changes):
+    payload = with_claims(claims(signup()["user"]["id"], token_type="refresh"), changes)
+    token = forge_token(payload, key=mode["key"], algorithm=mode["alg"])
+    response = api_client.post("/api/users/token/refresh/", {"refresh": token}, format="json")
+    assert response.status_code == 401, response.content
+    assert "detail" in response.json()
 
 
 def test_wrong_key_is_401(api_client, signup, mode):
