@@ -4,7 +4,10 @@
 
 wrk (`apt-get install wrk`) posts notes to note_service (gunicorn, WEB_CONCURRENCY
 workers, PostgreSQL) through the gateway and on its own port, in alternation so that both
-see the same machine load; medians of the rounds, and the gateway's cost relative to direct.
+see the same machine load: medians of the rounds' throughput and latency. On a shared
+machine those move with everything else running; the CPU time each create costs does not:
+note_service's processes and their PostgreSQL backends, plus the gateway's for the
+creates through it (utime + stime from /proc, per request).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gateway_stack import gateway_stack
+from gateway_stack import cpu_seconds, gateway_stack
 
 POST_NOTE = """
 wrk.method = "POST"
@@ -33,8 +36,8 @@ end
 """
 
 
-def wrk(url: str, token: str, script: Path, secs: int, conns: int) -> tuple[float, float, float, int]:
-    """(requests/s, p50 ms, p99 ms, non-2xx answers) of one wrk run."""
+def wrk(url: str, token: str, script: Path, secs: int, conns: int) -> tuple[float, float, float, int, int]:
+    """(requests/s, p50 ms, p99 ms, non-2xx answers, requests) of one wrk run."""
     command = ["wrk", "-t1", f"-c{conns}", f"-d{secs}s", "--latency", "-s", str(script), url]
     out = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TOKEN": token},  # noqa: S603
                          timeout=secs + 30, check=True).stdout  # fmt: skip
@@ -45,7 +48,8 @@ def wrk(url: str, token: str, script: Path, secs: int, conns: int) -> tuple[floa
 
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    return rps, ms(50), ms(99), int(errors.group(1)) if errors else 0
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    return rps, ms(50), ms(99), int(errors.group(1)) if errors else 0, requests
 
 
 def main() -> int:
@@ -61,11 +65,19 @@ def main() -> int:
         script = Path(tmp) / "post_note.lua"
         script.write_text(POST_NOTE)
         targets = {"direct": stack.direct("note"), "gateway": stack.gateway}
-        runs: dict[str, list[tuple[float, float, float, int]]] = {name: [] for name in targets}
+        runs: dict[str, list[tuple[float, float, float, int, int]]] = {name: [] for name in targets}
+        cpu_ms: dict[str, dict[str, list[float]]] = {name: {"service": [], "gateway": []} for name in targets}
+        for base in targets.values():  # warm up: connections, PostgreSQL backends
+            wrk(f"{base}/api/notes/", stack.token, script, 1, args.conns)
         load_before = os.getloadavg()[0]
         for _ in range(args.rounds):
             for name, base in targets.items():
-                runs[name].append(wrk(f"{base}/api/notes/", stack.token, script, args.secs, args.conns))
+                pids = {"service": stack.pids("web-note"), "gateway": stack.pids("gateway")}
+                before = {part: cpu_seconds(p) for part, p in pids.items()}
+                run = wrk(f"{base}/api/notes/", stack.token, script, args.secs, args.conns)
+                runs[name].append(run)
+                for part, p in pids.items():
+                    cpu_ms[name][part].append((cpu_seconds(p) - before[part]) * 1000 / run[4])
         print(f"POST /api/notes/, {args.conns} connections, {args.rounds} x {args.secs} s each, alternating "
               f"(load {load_before:.2f} before, {os.getloadavg()[0]:.2f} after)")  # fmt: skip
         median = {name: statistics.median(r[0] for r in rs) for name, rs in runs.items()}
@@ -73,7 +85,12 @@ def main() -> int:
             p50, p99 = statistics.median(r[1] for r in rs), statistics.median(r[2] for r in rs)
             print(f"  {name:<8} {median[name]:7.1f} req/s (runs {', '.join(f'{r[0]:.0f}' for r in rs)})  "
                   f"p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  non-2xx {sum(r[3] for r in rs)}")  # fmt: skip
-        print(f"  the gateway costs {(median['direct'] / median['gateway'] - 1) * 100:+.1f}% time per create")
+        service = {name: statistics.median(cpu_ms[name]["service"]) for name in targets}
+        gateway = statistics.median(cpu_ms["gateway"]["gateway"])
+        print(f"  CPU per create: direct {service['direct']:.2f} ms (note_service and its PostgreSQL); through "
+              f"the gateway {service['gateway']:.2f} ms + {gateway:.2f} ms of Caddy: "
+              f"{((service['gateway'] + gateway) / service['direct'] - 1) * 100:+.1f}%")  # fmt: skip
+        print(f"  throughput through the gateway: {(median['gateway'] / median['direct'] - 1) * 100:+.1f}%")
     return 0
 
 

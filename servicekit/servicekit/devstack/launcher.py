@@ -146,9 +146,14 @@ def gateway_argv() -> list[str]:
 
 
 def gateway_env(env: dict[str, str]) -> dict[str, str]:
-    """What the Caddyfile reads: its port and each service's address (``<SHORT>_UPSTREAM``)."""
+    """What the Caddyfile reads: its port and each service's address (``<SHORT>_UPSTREAM``).
+
+    Caddy's Go runtime gets one core unless ``GOMAXPROCS`` says otherwise: here it shares
+    the machine with a dozen Python processes, and one core proxies thousands of requests a
+    second; with all of them its scheduler spends a fifth more CPU per request (bench/).
+    """
     upstreams = {f"{spec.short.upper()}_UPSTREAM": f"127.0.0.1:{port_of(spec, env)}" for spec in SERVICES}
-    return {**env, "GATEWAY_PORT": str(gateway_port(env)), **upstreams}
+    return {"GOMAXPROCS": "1", **env, "GATEWAY_PORT": str(gateway_port(env)), **upstreams}
 
 
 def stack_processes(env: dict[str, str]) -> list[StackProcess]:
