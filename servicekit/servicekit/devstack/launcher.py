@@ -151,9 +151,11 @@ def gateway_env(env: dict[str, str]) -> dict[str, str]:
     Caddy's Go runtime gets one core unless ``GOMAXPROCS`` says otherwise: here it shares
     the machine with a dozen Python processes, and one core proxies thousands of requests a
     second; with all of them its scheduler spends a fifth more CPU per request (bench/).
+    The little Caddy writes at startup (its instance id, locks) goes to ``var/caddy``.
     """
     upstreams = {f"{spec.short.upper()}_UPSTREAM": f"127.0.0.1:{port_of(spec, env)}" for spec in SERVICES}
-    return {"GOMAXPROCS": "1", **env, "GATEWAY_PORT": str(gateway_port(env)), **upstreams}
+    own = {"GATEWAY_PORT": str(gateway_port(env)), "XDG_DATA_HOME": str(ROOT / "var"), **upstreams}
+    return {"GOMAXPROCS": "1", **env, **own}
 
 
 def stack_processes(env: dict[str, str]) -> list[StackProcess]:
