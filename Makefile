@@ -26,7 +26,7 @@ $(STAMP): requirements-dev.txt $(wildcard */requirements.txt) servicekit/pyproje
 
 install: $(STAMP) ## Create .venv and install every service, servicekit and the dev tools
 
-run: $(STAMP) ## The whole stack without Docker (services.toml), on SQLite files and an embedded Kafka
+run: $(STAMP) ## The whole stack without Docker (services.toml) behind the gateway (:8000), on SQLite files and an embedded Kafka
 	$(BIN)/python -m servicekit.devstack run
 
 # run-user, run-post, ...: one service alone on its port (listed by `make help`).

@@ -2,7 +2,7 @@
 
 Signs up two users, has one of them create, update and delete posts and notes, shows
 that the other cannot see any of it, then shows what consumer_service recorded.
-Service URLs: USER_URL, POST_URL, NOTE_URL, CONSUMER_URL (default 127.0.0.1:8001-8004).
+Everything goes through the gateway: API_URL (default http://127.0.0.1:8000).
 """
 
 from __future__ import annotations
@@ -14,12 +14,7 @@ import uuid
 
 import requests
 
-URLS = {
-    "user": os.environ.get("USER_URL", "http://127.0.0.1:8001"),
-    "post": os.environ.get("POST_URL", "http://127.0.0.1:8002"),
-    "note": os.environ.get("NOTE_URL", "http://127.0.0.1:8003"),
-    "consumer": os.environ.get("CONSUMER_URL", "http://127.0.0.1:8004"),
-}
+API = os.environ.get("API_URL", "http://127.0.0.1:8000")
 PASSWORD = "correct-horse-battery-staple"  # noqa: S105 - a demo account
 
 
@@ -29,7 +24,7 @@ def step(text: str) -> None:
 
 def call(method: str, service: str, path: str, token: str | None = None, **kwargs) -> requests.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = requests.request(method, URLS[service] + path, headers=headers, timeout=10, **kwargs)
+    response = requests.request(method, API + path, headers=headers, timeout=10, **kwargs)
     print(f"   {method:6} {service:8} {path:40} -> {response.status_code}")
     return response
 
@@ -45,8 +40,7 @@ def account(name: str) -> tuple[str, str]:
 
 def main() -> int:
     try:
-        for url in URLS.values():
-            requests.get(f"{url}/readyz", timeout=3).raise_for_status()
+        requests.get(f"{API}/healthz", timeout=3).raise_for_status()
     except requests.RequestException as exc:
         print(f"The stack is not running ({exc}). Start it with `make run` (or `make up`) first.", file=sys.stderr)
         return 1

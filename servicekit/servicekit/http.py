@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -171,8 +173,16 @@ class JSONErrorMiddleware:
         return response
 
 
+#: A request id worth keeping (the gateway's check is the same, gateway/Caddyfile).
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
 class RequestLogMiddleware:
-    """One line per request: method, path, status, duration; health probes at DEBUG."""
+    """One line per request: method, path, status, duration and request id; health probes at DEBUG.
+
+    The request id is the ``X-Request-ID`` the gateway (or the client) sent, or a new one
+    when it is missing or not a sane token; the response carries it back.
+    """
 
     QUIET_PATHS = ("/healthz", "/readyz")
 
@@ -181,23 +191,29 @@ class RequestLogMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
+        request_id = request.headers.get("X-Request-ID", "")
+        if not REQUEST_ID.fullmatch(request_id):
+            request_id = str(uuid.uuid4())
         response = self.get_response(request)
+        response["X-Request-ID"] = request_id
         took_ms = (time.perf_counter() - started) * 1000
         level = logging.DEBUG if request.path in self.QUIET_PATHS else logging.INFO
         if response.status_code >= 500:
             level = logging.ERROR
         log.log(
             level,
-            "%s %s %s %.1fms",
+            "%s %s %s %.1fms request_id=%s",
             request.method,
             request.get_full_path(),
             response.status_code,
             took_ms,
+            request_id,
             extra={
                 "method": request.method,
                 "path": request.path,
                 "status": response.status_code,
                 "ms": round(took_ms, 1),
+                "request_id": request_id,
             },
         )
         return response

