@@ -33,7 +33,7 @@ def main() -> None:
     errors = [e for e in publish(Producer(producer_config("bench")), messages, timeout=60) if e]
     assert not errors, errors[:3]
 
-    worker = subprocess.Popen([sys.executable, "manage.py", "consume_events"])  # noqa: S603
+    worker = subprocess.Popen([sys.executable, "manage.py", "consume_events"])
     started = time.monotonic()
     while Event.objects.count() < EVENTS and time.monotonic() - started < 300:
         time.sleep(0.2)

@@ -109,7 +109,7 @@ def gateway_stack(shorts: tuple[str, ...]) -> Iterator[BenchStack]:
         for process in stack_processes(env):
             if process.name in wanted:
                 quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-                started[process.name] = subprocess.Popen(process.argv, cwd=process.cwd, env=process.env, **quiet)  # noqa: S603
+                started[process.name] = subprocess.Popen(process.argv, cwd=process.cwd, env=process.env, **quiet)
         wait_ready(env, timeout=60, specs=specs)
         email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
         signup = requests.post(f"http://127.0.0.1:{gateway_port(env)}/api/users/signup/", timeout=10,

@@ -154,17 +154,22 @@ def consumer_drain(rounds: int, batch: int) -> None:
             for name, run, args in order if round_ % 2 == 0 else reversed(order):
                 seconds, cpu = run(*args)
                 (project if name == "project" else bare).append((BACKLOG / seconds, cpu * 1000 / BACKLOG))
-        p, b = statistics.median(r[0] for r in project), statistics.median(r[0] for r in bare)
         report(
             f"consumer drain: {BACKLOG:,}-event backlog, batches of {batch}, PostgreSQL",
-            [
-                f"consume_events (consumer_service) {p:8.0f} events/s  CPU {statistics.median(r[1] for r in project):.3f} "
-                f"ms/event  runs {', '.join(f'{r[0]:.0f}' for r in project)}",
-                f"bare confluent-kafka + INSERT     {b:8.0f} events/s  CPU {statistics.median(r[1] for r in bare):.3f} "
-                f"ms/event  runs {', '.join(f'{r[0]:.0f}' for r in bare)}",
-                f"ratio project / bare              {p / b:8.2f}",
-            ],
+            _versus("consume_events (consumer_service)", project, "bare confluent-kafka + INSERT", bare, "events/s"),
         )
+
+
+def _versus(name: str, runs: list[tuple[float, float]], baseline: str, base: list[tuple[float, float]],
+            unit: str) -> list[str]:  # fmt: skip
+    """Lines comparing the median rate (and CPU per event) of two sets of runs."""
+
+    def line(label: str, rs: list[tuple[float, float]]) -> str:
+        rate, cpu = statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs)
+        return f"{label:36s} {rate:8.0f} {unit}  CPU {cpu:.3f} ms/event  runs {', '.join(f'{r[0]:.0f}' for r in rs)}"
+
+    ratio = statistics.median(r[0] for r in runs) / statistics.median(r[0] for r in base)
+    return [line(name, runs), line(baseline, base), f"{'ratio':36s} {ratio:8.2f}"]
 
 
 # -- 2. relay drain ---------------------------------------------------------------------------
@@ -208,16 +213,9 @@ def relay_drain(rounds: int) -> None:
                 else:
                     seconds, cpu = _project_relay(stack, BACKLOG)
                     project.append((BACKLOG / seconds, cpu * 1000 / BACKLOG))
-        p, b = statistics.median(r[0] for r in project), statistics.median(r[0] for r in bare)
         report(
             f"relay drain: {BACKLOG:,}-row outbox backlog, PostgreSQL (autovacuum off)",
-            [
-                f"relay_outbox (post_service) {p:8.0f} events/s  CPU {statistics.median(r[1] for r in project):.3f} "
-                f"ms/event  runs {', '.join(f'{r[0]:.0f}' for r in project)}",
-                f"bare producer, same messages {b:8.0f} msgs/s    CPU {statistics.median(r[1] for r in bare):.3f} "
-                f"ms/event  runs {', '.join(f'{r[0]:.0f}' for r in bare)}",
-                f"ratio project / bare        {p / b:8.2f}",
-            ],
+            _versus("relay_outbox (post_service)", project, "bare producer, same messages", bare, "events/s"),
         )
 
 
@@ -389,11 +387,12 @@ def throughput(rounds: int, secs: int) -> None:
             stack.signal(PIPELINE, signal.SIGCONT)
             time.sleep(3)  # let the pipeline catch up before the next round
         running, paused = statistics.median(results["running"]), statistics.median(results["paused"])
+        runs = {state: ", ".join(f"{r:.0f}" for r in results[state]) for state in results}
         report(
             f"note create throughput, wrk 16 connections, {secs} s x {rounds}, gunicorn 2 workers",
             [
-                f"relays and consumers running  {running:7.0f} req/s  runs {', '.join(f'{r:.0f}' for r in results['running'])}",
-                f"relays and consumers paused   {paused:7.0f} req/s  runs {', '.join(f'{r:.0f}' for r in results['paused'])}",
+                f"relays and consumers running  {running:7.0f} req/s  runs {runs['running']}",
+                f"relays and consumers paused   {paused:7.0f} req/s  runs {runs['paused']}",
                 f"ratio running / paused        {running / paused:7.2f}",
             ],
         )
@@ -401,8 +400,9 @@ def throughput(rounds: int, secs: int) -> None:
 
 def _wrk(url: str, token: str, secs: int) -> float:
     script = ROOT.parent / "shared" / "perf" / "post.lua"
-    out = subprocess.run(["wrk", "-t1", "-c16", f"-d{secs}s", "-s", str(script), url], capture_output=True,
-                         text=True, env={"TOKEN": token, "PATH": "/usr/bin:/bin"}, timeout=secs + 30).stdout  # fmt: skip
+    command = ["wrk", "-t1", "-c16", f"-d{secs}s", "-s", str(script), url]
+    env = {"TOKEN": token, "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=secs + 30).stdout
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
 

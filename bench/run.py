@@ -44,12 +44,12 @@ def main() -> int:
             for service in SERVICES:
                 recreate_database(f"bench_{service}")
                 service_env = {**env, "DATABASE_URL": database_url(f"bench_{service}")}
-                subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT / service,  # noqa: S603
+                subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT / service,
                                env=service_env, check=True)  # fmt: skip
-            subprocess.run([sys.executable, "manage.py", "ensure_topics"], cwd=ROOT / "post_service",  # noqa: S603
+            subprocess.run([sys.executable, "manage.py", "ensure_topics"], cwd=ROOT / "post_service",
                            env={**env, "DATABASE_URL": database_url("bench_post_service")}, check=True)  # fmt: skip
             for script, service in (("latency.py", "post_service"), ("consumer_throughput.py", "consumer_service")):
-                subprocess.run([sys.executable, str(ROOT / "bench" / script)], cwd=ROOT / service,  # noqa: S603
+                subprocess.run([sys.executable, str(ROOT / "bench" / script)], cwd=ROOT / service,
                                env={**env, "DATABASE_URL": database_url(f"bench_{service}")}, check=True)  # fmt: skip
         finally:
             for service in SERVICES:

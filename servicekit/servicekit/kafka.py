@@ -124,7 +124,8 @@ def ensure_topics(
             log.warning("waiting for Kafka at %s: %s", conf["BOOTSTRAP_SERVERS"], exc)
             on_wait()
             time.sleep(1)
-    wanted = [name for name in (own_topics() if topics is None else topics) if name not in existing]
+    names = dict.fromkeys(own_topics() if topics is None else topics)  # once each, in order
+    wanted = [name for name in names if name not in existing]
     if not wanted:
         return []
     futures = admin.create_topics(
