@@ -205,7 +205,7 @@ def test_a_claim_reads_the_same_few_pages_however_many_events_were_published(mak
     after = claim_buffers(relay.floor.value)
     from_the_start = claim_buffers(0)
     assert after <= before + 2, (before, after)
-    assert from_the_start > after + 10, (from_the_start, after)
+    assert from_the_start > 4 * after, (from_the_start, after)  # without the floor: every dead entry
 
 
 def test_published_records_are_pruned_after_the_retention(make_widgets):

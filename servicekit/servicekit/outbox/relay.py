@@ -89,8 +89,9 @@ BLOCKED_KEY = "EXISTS (SELECT 1 FROM {table} p WHERE p.parked_at IS NOT NULL AND
 # The planner has no statistics of a queue table (autovacuum is off here, and lags anywhere):
 # left alone it may scan the whole heap, dead rows and all, and evaluate the advisory lock
 # on every pending row. A queue is read through its primary key: say so, for this
-# transaction only.
-QUEUE_PLAN = "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; "
+# transaction only. (Disabled plans cost 1e10, which would then trigger JIT compilation
+# of a sub-millisecond query: no JIT either.)
+QUEUE_PLAN = "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL jit = off; "
 
 
 def _claim_sql(vendor: str) -> str:
@@ -146,10 +147,12 @@ class ClaimFloor:
                 cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
                 self._sequence = cursor.fetchone()[0]
             cursor.execute(
-                f"""
+                QUEUE_PLAN
+                + f"""
                 SELECT
-                  (SELECT min(o.id) FROM {table} o
-                    WHERE o.id >= %s AND o.parked_at IS NULL AND NOT {BLOCKED_KEY.format(table=table)}),
+                  (SELECT o.id FROM {table} o
+                    WHERE o.id >= %s AND o.parked_at IS NULL AND NOT {BLOCKED_KEY.format(table=table)}
+                    ORDER BY o.id LIMIT 1),
                   s.issued, clock_timestamp(),
                   (SELECT min(xact_start) FROM pg_stat_activity
                     WHERE datname = current_database() AND backend_type = 'client backend'
