@@ -11,10 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.views import exception_handler as drf_exception_handler
 
 log = logging.getLogger("servicekit.http")
@@ -29,6 +29,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
     if isinstance(exc, Http404):
         # DRF would echo "No Post matches the given query."; a 404 should say nothing more.
         exc = NotFound()
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database is away (or dropped this worker's connection, which Django replaces
+        # after the request): the client's request is fine, so no 500.
+        log.warning("database unavailable: %s", exc)
+        exc = DatabaseUnavailable()
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(response.data, list):
         # A bare list of messages (a non-field ValidationError): errors are always objects.
@@ -36,6 +41,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
     if response is not None and getattr(exc, "wait", None) is not None:
         response["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
     return response
+
+
+class DatabaseUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The service's database does not answer; try again shortly."
+    default_code = "database_unavailable"
+    wait = 1
 
 
 def _json_error(status_code: int, detail: str) -> JsonResponse:

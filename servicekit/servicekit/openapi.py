@@ -50,6 +50,7 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
                 errors["400"] = _response("Invalid input.", "FieldErrors")
                 errors["413"] = _response("Request body over the size limit.", "Error")
                 errors["415"] = _response("Body is not JSON.", "Error")
+            errors["503"] = _response("The service's database does not answer; try again shortly.", "Error")
             for status, response in errors.items():
                 responses.setdefault(status, response)
     return result

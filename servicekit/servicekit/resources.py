@@ -18,7 +18,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from servicekit.db import save_changes
 from servicekit.events import EventType
 from servicekit.inbox.models import DeletedUser
-from servicekit.outbox import Event, emit, emit_all
+from servicekit.outbox import Event, emit, emit_all, outbox_row
 
 M = TypeVar("M", bound=Model)
 
@@ -33,9 +33,14 @@ def user_lock(*user_ids: uuid.UUID | str) -> None:
     """
     connection = transaction.get_connection()
     if connection.vendor == "postgresql":
-        keys = sorted({uuid.UUID(str(user_id)).int >> 65 for user_id in user_ids})
+        keys = sorted({user_lock_key(user_id) for user_id in user_ids})
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k ORDER BY k", [keys])
+
+
+def user_lock_key(user_id: uuid.UUID | str) -> int:
+    """The advisory lock of a user: 63 bits of the id (a signed bigint)."""
+    return uuid.UUID(str(user_id)).int >> 65
 
 
 def snapshot(instance: Model, fields: tuple[str, ...]) -> dict[str, Any]:
@@ -71,7 +76,14 @@ class OwnedResourceWrites(Generic[M]):
         return locked
 
     def create(self, **values: Any) -> M:
-        """Raises AuthenticationFailed (401) for a user this service knows is deleted."""
+        """Raises AuthenticationFailed (401) for a user this service knows is deleted.
+
+        On PostgreSQL outside a caller's transaction the whole write is one round trip
+        (:func:`_create_in_one_round_trip`); elsewhere the same steps run in a transaction.
+        """
+        connection = transaction.get_connection()
+        if connection.vendor == "postgresql" and not connection.in_atomic_block:
+            return self._create_in_one_round_trip(values)
         with transaction.atomic():
             user_lock(values["user_id"])
             if DeletedUser.objects.filter(user_id=values["user_id"]).exists():
@@ -79,6 +91,47 @@ class OwnedResourceWrites(Generic[M]):
             instance = self.model.objects.create(**values)
             self._emit(self.created, instance, snapshot(instance, self.fields))
             return instance
+
+    def _create_in_one_round_trip(self, values: dict[str, Any]) -> M:
+        """The user lock, the deleted-user check, the insert and its outbox row, sent as
+        one query: PostgreSQL runs a multi-statement query as one transaction, and each
+        statement takes a fresh snapshot, so the check (after the lock) sees a deletion
+        that committed while this waited for the lock, as the transactional path does.
+        A create costs one round trip instead of six (BEGIN, lock, check, insert, insert,
+        COMMIT): the request path's dominant cost."""
+        connection = transaction.get_connection()
+        instance = self.model(**values)
+        meta = self.model._meta
+        columns = list(meta.concrete_fields)
+        row_values = [field.pre_save(instance, add=True) for field in columns]
+        event = outbox_row(Event(self.created, instance.pk, instance.user_id, snapshot(instance, self.fields)))
+        outbox_fields = [field for field in event._meta.concrete_fields if not field.primary_key]
+        params = [user_lock_key(values["user_id"])]
+        params += [field.get_db_prep_save(value, connection) for field, value in zip(columns, row_values, strict=True)]
+        params.append(instance.user_id)
+        params += [field.get_db_prep_save(field.pre_save(event, add=True), connection) for field in outbox_fields]
+
+        def typed(fields: list[Any]) -> str:
+            return ", ".join(f"%s::{field.cast_db_type(connection)}" for field in fields)
+
+        def names(fields: list[Any]) -> str:
+            return ", ".join(connection.ops.quote_name(field.column) for field in fields)
+
+        sql = f"""
+            SELECT pg_advisory_xact_lock(%s);
+            WITH created AS (
+                INSERT INTO {meta.db_table} ({names(columns)}) SELECT {typed(columns)}
+                WHERE NOT EXISTS (SELECT 1 FROM {DeletedUser._meta.db_table} WHERE user_id = %s::uuid)
+                RETURNING 1
+            )
+            INSERT INTO {event._meta.db_table} ({names(outbox_fields)}) SELECT {typed(outbox_fields)} FROM created
+        """
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            if cursor.rowcount != 1:
+                raise AuthenticationFailed("This account has been deleted.", code="user_deleted")
+        instance._state.adding, instance._state.db = False, connection.alias
+        return instance
 
     def update(self, instance: M, changes: dict[str, Any]) -> M:
         with transaction.atomic():

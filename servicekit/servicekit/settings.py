@@ -50,7 +50,10 @@ def database_settings(*, service: str, base_dir: Path) -> dict[str, Any]:
     db = dj_database_url.parse(
         url,
         conn_max_age=env("DB_CONN_MAX_AGE", default=60, cast=int),
-        conn_health_checks=True,
+        # A health check is a round trip at the start of every request. Without it a
+        # connection the database dropped fails one request per worker (a 503 that says
+        # so, servicekit.http) and is replaced at once.
+        conn_health_checks=env("DB_CONN_HEALTH_CHECKS", default=False, cast=bool),
     )
     if db["ENGINE"] == "django.db.backends.sqlite3":
         db["CONN_MAX_AGE"] = 0

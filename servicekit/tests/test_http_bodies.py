@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 from django.conf import settings
+
+from servicekit.testkit.service import gunicorn_serving
 
 
 @dataclass
@@ -33,29 +32,9 @@ class Answer:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    """gunicorn with the services' configuration, on a socket it inherits (no port race)."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
-    command = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--config",
-               "python:servicekit.gunicorn_conf", f"--bind=fd://{listener.fileno()}"]  # fmt: skip
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command, cwd=settings.BASE_DIR, env={**os.environ, "WEB_CONCURRENCY": "1"},
-            pass_fds=[listener.fileno()], stdout=output, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    address = listener.getsockname()
-    listener.close()
-    try:
-        # The socket listens already: the first request waits in its backlog for a worker.
-        try:
-            assert exchange(address, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n", timeout=60).status == 200
-        except OSError as exc:
-            pytest.fail(f"gunicorn did not answer ({exc}):\n{log.read_text()}")
+def server() -> Iterator[tuple[str, int]]:
+    with gunicorn_serving() as address:
         yield address
-    finally:
-        process.terminate()
-        process.wait(20)
 
 
 def exchange(address: tuple[str, int], request: bytes, *, timeout: float = 10) -> Answer:

@@ -2,20 +2,11 @@
 and gunicorn's own, for requests it cannot parse (a real gunicorn, raw sockets)."""
 
 import json
-import os
 import socket
-import subprocess
-import sys
-import time
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
-from servicekit.devstack.embedded_broker import free_port
-
-PROJECT = Path(__file__).parent / "project"
-
+from servicekit.testkit.service import gunicorn_serving
 
 # -- Django ------------------------------------------------------------------------------------
 
@@ -43,39 +34,10 @@ def test_the_docs_page_and_the_admin_keep_their_html(client, settings, debug):
 # -- gunicorn ----------------------------------------------------------------------------------
 
 
-@contextmanager
-def gunicorn_serving(app):
-    """``app`` of the test project under gunicorn with the config every service runs (one
-    worker); gives its port once it listens."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", app, "--config", "python:servicekit.gunicorn_conf",
-         "--bind", f"127.0.0.1:{port}"],
-        cwd=PROJECT, env={**os.environ, "WEB_CONCURRENCY": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while not _listens(port):
-            assert process.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
-            time.sleep(0.1)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(15)
-
-
 @pytest.fixture(scope="module")
 def gunicorn():
-    with gunicorn_serving("config.wsgi:application") as port:
+    with gunicorn_serving() as (_host, port):
         yield port
-
-
-def _listens(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except OSError:
-        return False
-    return True
 
 
 def send(port, raw):
@@ -130,7 +92,7 @@ def test_requests_gunicorn_parses_reach_django_as_before(gunicorn):
 
 
 def test_an_application_failing_outside_django_is_a_json_500_without_internals():
-    with gunicorn_serving("config.failing_wsgi:application") as port:
+    with gunicorn_serving("config.failing_wsgi:application") as (_host, port):
         answer = send(port, request(b"GET /healthz HTTP/1.1"))
         assert answer.startswith(b"HTTP/1.1 500 Internal Server Error")
         assert answer.endswith(b'{"detail": "Internal server error."}') and b"secret" not in answer

@@ -49,6 +49,26 @@ class Event:
     data: dict[str, Any]
 
 
+def outbox_row(event: Event) -> OutboxEvent:
+    """The (unsaved) outbox row of ``event``: its CloudEvents envelope, topic and key."""
+    from servicekit.outbox.models import OutboxEvent
+
+    envelope = EventEnvelope(
+        source=settings.SERVICE_NAME,
+        type=event.type.name,
+        subject=str(event.subject),
+        userid=str(event.user_id),
+        data=json.loads(json.dumps(event.data, cls=EventDataEncoder)),
+    )
+    return OutboxEvent(
+        event_id=envelope.id,
+        event_type=envelope.type,
+        topic=event.type.topic.name,
+        key=envelope.key,
+        payload=envelope.to_dict(),
+    )
+
+
 def emit_all(events: Iterable[Event]) -> list[OutboxEvent]:
     """Records ``events`` in the outbox, in order and in the caller's transaction (one INSERT).
 
@@ -60,24 +80,7 @@ def emit_all(events: Iterable[Event]) -> list[OutboxEvent]:
 
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("emit() must run inside transaction.atomic() with the change it describes")
-    rows = []
-    for event in events:
-        envelope = EventEnvelope(
-            source=settings.SERVICE_NAME,
-            type=event.type.name,
-            subject=str(event.subject),
-            userid=str(event.user_id),
-            data=json.loads(json.dumps(event.data, cls=EventDataEncoder)),
-        )
-        rows.append(
-            OutboxEvent(
-                event_id=envelope.id,
-                event_type=envelope.type,
-                topic=event.type.topic.name,
-                key=envelope.key,
-                payload=envelope.to_dict(),
-            )
-        )
+    rows = [outbox_row(event) for event in events]
     return OutboxEvent.objects.bulk_create(rows) if rows else []
 
 

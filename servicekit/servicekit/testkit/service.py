@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
@@ -44,3 +48,37 @@ def manage_py(*args: str, env: dict[str, str] | None = None, **popen: Any) -> su
     kafka = {variable: str(settings.KAFKA[key]) for variable, key in KAFKA_ENVIRONMENT.items()}
     child_env = {**os.environ, "DATABASE_URL": database_url(), "LOG_LEVEL": "INFO", **kafka, **(env or {})}
     return subprocess.Popen([sys.executable, "manage.py", *args], env=child_env, cwd=settings.BASE_DIR, **popen)  # noqa: S603
+
+
+@contextlib.contextmanager
+def gunicorn_serving(
+    app: str = "config.wsgi:application", *, env: dict[str, str] | None = None, log: Any = None
+) -> Iterator[tuple[str, int]]:
+    """This service's ``app`` under gunicorn with the configuration every service runs
+    (one worker, the test's database and Kafka settings, plus ``env``), on a socket it
+    inherits (no port race); gives the address once it answers HTTP. Output goes to ``log``."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    kafka = {variable: str(settings.KAFKA[key]) for variable, key in KAFKA_ENVIRONMENT.items()}
+    child_env = {**os.environ, "DATABASE_URL": database_url(), **kafka, "WEB_CONCURRENCY": "1", **(env or {})}
+    command = [sys.executable, "-m", "gunicorn", app, "--config", "python:servicekit.gunicorn_conf",
+               f"--bind=fd://{listener.fileno()}"]  # fmt: skip
+    process = subprocess.Popen(command, cwd=settings.BASE_DIR, env=child_env, pass_fds=[listener.fileno()],  # noqa: S603
+                               stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT)  # fmt: skip
+    address = listener.getsockname()
+    listener.close()
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # the socket listens already: a request waits in its backlog for the worker
+            try:
+                with socket.create_connection(address, timeout=5) as probe:
+                    probe.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                    if probe.recv(9).startswith(b"HTTP/1.1 "):  # an answer, whatever the app says
+                        break
+            except OSError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
+            time.sleep(0.1)
+        yield address
+    finally:
+        process.terminate()
+        process.wait(20)

@@ -1,8 +1,9 @@
-from django.urls import path
+from django.urls import include, path
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from widgets.apis import router
 
 from servicekit.urls import *  # noqa: F403 - Django's JSON error handlers
 from servicekit.urls import service_urlpatterns
@@ -16,4 +17,4 @@ def echo(request: Request) -> Response:
     return Response(request.data, status=201)
 
 
-urlpatterns = service_urlpatterns(path("echo/", echo))
+urlpatterns = service_urlpatterns(path("echo/", echo), path("api/", include(router.urls)))
