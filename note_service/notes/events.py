@@ -1,5 +1,7 @@
 """The events note_service publishes: its contract (docs/asyncapi.yaml is generated from it)."""
 
+from datetime import timedelta
+
 from servicekit.events import TIMESTAMP, UUID, Topic, object_schema
 
 NOTE_EVENTS = Topic(
@@ -7,6 +9,7 @@ NOTE_EVENTS = Topic(
     owner="note_service",
     key="the note's id",
     summary="Every change to a note, in order per note.",
+    retention=timedelta(days=7),
 )
 
 NOTE = object_schema(

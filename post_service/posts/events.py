@@ -1,5 +1,7 @@
 """The events post_service publishes: its contract (docs/asyncapi.yaml is generated from it)."""
 
+from datetime import timedelta
+
 from servicekit.events import TIMESTAMP, UUID, Topic, object_schema
 
 POST_EVENTS = Topic(
@@ -7,6 +9,7 @@ POST_EVENTS = Topic(
     owner="post_service",
     key="the post's id",
     summary="Every change to a post, in order per post.",
+    retention=timedelta(days=7),
 )
 
 POST = object_schema(

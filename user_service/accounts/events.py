@@ -3,6 +3,7 @@
 What user events carry: the account's public representation, never a password or hash.
 """
 
+from datetime import timedelta
 from typing import Any
 
 from accounts.models import User
@@ -14,6 +15,11 @@ USER_EVENTS = Topic(
     owner="user_service",
     key="the user's id",
     summary="Every change to an account, in order per account.",
+    retention=timedelta(days=7),
+    # A deleted account's last record is its user.deleted: a day later its earlier events
+    # (when it signed up, each login) are compacted away; user.deleted stays until the
+    # retention, so that a consumer up to a week behind still learns of the deletion.
+    compaction_lag=timedelta(days=1),
 )
 
 USER_EVENT_FIELDS = ("id", "email", "display_name", "date_joined", "is_staff")
