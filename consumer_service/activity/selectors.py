@@ -20,7 +20,7 @@ def activity_get(*, user_id: UUID) -> UserActivity:
     with no events yet, or whose account was deleted (their summary is erased)."""
     activity = UserActivity.objects.filter(user_id=user_id).first()
     if activity is not None:
-        activity.account_deleted = False  # a deleted user's summary is gone with them
+        activity.account_deleted = False  # only a user who is not deleted has a summary
         return activity
     activity = UserActivity(user_id=user_id)
     activity.account_deleted = DeletedUser.objects.filter(user_id=user_id).exists()

@@ -74,8 +74,8 @@ def retention_config(retention: timedelta, *, compaction_lag: timedelta | None =
     once a record is that old (``cleanup.policy=compact,delete``)."""
     config = {"cleanup.policy": "delete", "retention.ms": _ms(retention), "segment.ms": _ms(SEGMENT)}
     if compaction_lag is not None:
-        # Younger records are never compacted (a consumer that far behind still sees every
-        # event); older ones are compacted at the latest then (max = min).
+        # Younger records are never compacted (a consumer less far behind sees every event);
+        # older ones are compacted from then on (max = min).
         config.update({"cleanup.policy": "compact,delete", "min.compaction.lag.ms": _ms(compaction_lag),
                        "max.compaction.lag.ms": _ms(compaction_lag)})  # fmt: skip
     return config
