@@ -19,6 +19,6 @@ class EventAdmin(admin.ModelAdmin):
 
 @admin.register(UserActivity)
 class UserActivityAdmin(admin.ModelAdmin):
-    list_display = ["user_id", "posts", "notes", "events_seen", "last_activity_at", "account_deleted"]
+    list_display = ["user_id", "posts", "notes", "events_seen", "last_activity_at"]
     search_fields = ["=user_id"]
     ordering = ["-last_activity_at"]

@@ -29,7 +29,10 @@ class Event(models.Model):
 
 
 class UserActivity(models.Model):
-    """Per-user summary built from events: what exists now and when they were last active."""
+    """Per-user summary built from events: what exists now and when they were last active.
+
+    A deleted user has none (``services.users_erase``): a ``DeletedUser`` row says they were.
+    """
 
     user_id = models.UUIDField(primary_key=True)
     posts = models.PositiveIntegerField(default=0)
@@ -37,7 +40,6 @@ class UserActivity(models.Model):
     events_seen = models.PositiveIntegerField(default=0)
     last_activity_at = models.DateTimeField(null=True, blank=True)
     last_event_type = models.CharField(max_length=128, blank=True, default="")
-    account_deleted = models.BooleanField(default=False)
 
     class Meta:
         verbose_name_plural = "user activity"

@@ -23,6 +23,10 @@ class EventSerializer(serializers.ModelSerializer):
 
 
 class UserActivitySerializer(serializers.ModelSerializer):
+    account_deleted = serializers.BooleanField(
+        read_only=True, help_text="The account was deleted: everything else about it here is erased."
+    )
+
     class Meta:
         model = UserActivity
         fields = ["user_id", "posts", "notes", "events_seen", "last_activity_at", "last_event_type", "account_deleted"]

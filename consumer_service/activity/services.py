@@ -1,4 +1,5 @@
-"""Recording consumed events. Called by the consumer loop inside its transaction."""
+"""Recording consumed events, and forgetting deleted users. Called by the consumer loop
+inside its transaction."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.utils import timezone
 from activity.models import Event, UserActivity
 from servicekit.consumer import Received
 from servicekit.db import insert_rows
+from servicekit.inbox.models import DeletedUser
 
 #: The events that move a user's counters of what exists now (types of the producers'
 #: contracts, docs/asyncapi.yaml): counter and step.
@@ -24,6 +26,8 @@ COUNTED = {
     "note.deleted": ("notes", -1),
 }
 ACCOUNT_DELETED = "user.deleted"
+#: The advisory lock (PostgreSQL) that serialises erasing users with recording events.
+ERASURE_LOCK = 0x65726173  # "eras"
 EVENT_COLUMNS = ("id", "type", "source", "subject", "user_id", "time", "data", "topic", "partition", "offset",
                  "received_at")  # fmt: skip
 
@@ -55,26 +59,36 @@ class Summary:
     events: int = 0
     last_at: datetime | None = None
     last_type: str = ""
-    deleted: bool = False
 
 
 def events_record(*, received: Sequence[Received]) -> None:
-    """Stores the events and folds them into their users' summaries, in three statements
-    for the whole batch (the events, then the users' summaries created if new and updated).
+    """Stores the events and folds them into their users' summaries; forgets the users
+    whose ``user.deleted`` is among them. A constant number of statements for the batch.
 
-    The counters never go below zero, as if each event were applied alone; the last
-    activity only moves forward, whatever order events of different partitions arrive in.
-    Runs in the caller's transaction; concurrent consumers serialise on the summary rows.
+    A deleted user is forgotten: their stored events and summary are deleted, their id is
+    kept (a ``DeletedUser`` row: an id, not the person), and every later event of theirs
+    (the cascade's ``post.deleted``, a redelivery, a replay, a snapshot) is not stored,
+    whatever its type. The counters never go below zero, as if each event were applied
+    alone; the last activity only moves forward, whatever order events of different
+    partitions arrive in. Runs in the caller's transaction; concurrent consumers serialise
+    on the summary rows, and on :data:`ERASURE_LOCK` with a batch that erases.
     """
     now = timezone.now()
+    deleted = sorted({uuid.UUID(item.event.subject) for item in received if item.event.type == ACCOUNT_DELETED})
+    owners = {uuid.UUID(item.event.userid) for item in received}
+    _erasure_lock(exclusive=bool(deleted))
+    if deleted:
+        users_erase(user_ids=deleted)
+    erased = set(DeletedUser.objects.filter(user_id__in=owners).values_list("user_id", flat=True))
+    kept = [item for item in received if uuid.UUID(item.event.userid) not in erased]
     insert_rows(Event, EVENT_COLUMNS, [
         (item.id, item.event.type, item.event.source, item.event.subject, item.event.userid,
          item.event.timestamp, json.dumps(item.event.data), item.delivery.topic, item.delivery.partition,
          item.delivery.offset, now)
-        for item in received
+        for item in kept
     ])  # fmt: skip
     summaries: dict[uuid.UUID, Summary] = {}
-    for item in received:
+    for item in kept:
         event = item.event
         summary = summaries.setdefault(uuid.UUID(event.userid), Summary(Counter(), Counter()))
         if event.type in COUNTED:
@@ -83,13 +97,34 @@ def events_record(*, received: Sequence[Received]) -> None:
         summary.events += 1
         if summary.last_at is None or event.timestamp >= summary.last_at:
             summary.last_at, summary.last_type = event.timestamp, event.type
-        summary.deleted |= event.type == ACCOUNT_DELETED
+    if not summaries:
+        return
     users = sorted(summaries)  # one lock order for every consumer: no deadlocks between them
-    columns = ("user_id", "posts", "notes", "events_seen", "last_activity_at", "last_event_type", "account_deleted")
-    insert_rows(
-        UserActivity, columns, [(user, 0, 0, 0, None, "", False) for user in users], skip_conflicts_on="user_id"
-    )
+    columns = ("user_id", "posts", "notes", "events_seen", "last_activity_at", "last_event_type")
+    insert_rows(UserActivity, columns, [(user, 0, 0, 0, None, "") for user in users], skip_conflicts_on="user_id")
     _fold(users, summaries)
+
+
+def users_erase(*, user_ids: Sequence[uuid.UUID]) -> None:
+    """Forgets these users: their events and summaries are deleted, their ids recorded as
+    deleted. Three statements, however many users and events. Idempotent."""
+    DeletedUser.objects.bulk_create([DeletedUser(user_id=user_id) for user_id in user_ids], ignore_conflicts=True)
+    Event.objects.filter(user_id__in=user_ids).delete()
+    UserActivity.objects.filter(user_id__in=user_ids).delete()
+
+
+def _erasure_lock(*, exclusive: bool) -> None:
+    """Until the transaction ends: shared by batches that only record, exclusive for one
+    that erases (PostgreSQL; SQLite runs one write transaction at a time anyway).
+
+    Without it, a batch of another consumer process that read no ``DeletedUser`` row for a
+    user before an erasure committed could store that user's events after it. A batch
+    takes the one mode it needs at once, never upgrading, so two batches cannot deadlock.
+    """
+    if connection.vendor == "postgresql":
+        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {function}(%s)", [ERASURE_LOCK])
 
 
 def _fold(users: list[uuid.UUID], summaries: dict[uuid.UUID, Summary]) -> None:
@@ -97,7 +132,7 @@ def _fold(users: list[uuid.UUID], summaries: dict[uuid.UUID, Summary]) -> None:
     meta = UserActivity._meta
     postgres = connection.vendor == "postgresql"
     # PostgreSQL needs the VALUES' types spelled out; SQLite takes them as they come.
-    casts = ["::uuid", "::int", "::int", "::int", "::int", "::int", "::timestamptz", "::varchar", "::boolean"]
+    casts = ["::uuid", "::int", "::int", "::int", "::int", "::int", "::timestamptz", "::varchar"]
     if not postgres:
         casts = [""] * len(casts)
     greatest = "GREATEST" if postgres else "MAX"
@@ -114,12 +149,11 @@ def _fold(users: list[uuid.UUID], summaries: dict[uuid.UUID, Summary]) -> None:
             s.events,
             meta.get_field("last_activity_at").get_db_prep_value(s.last_at, connection),
             s.last_type,
-            s.deleted,
         ]
     table = connection.ops.quote_name(meta.db_table)
     newer = "a.last_activity_at IS NULL OR v.last_at >= a.last_activity_at"
     sql = f"""
-        WITH v(user_id, posts, posts_floor, notes, notes_floor, events, last_at, last_type, deleted) AS (
+        WITH v(user_id, posts, posts_floor, notes, notes_floor, events, last_at, last_type) AS (
             VALUES {", ".join([row] * len(users))}
         )
         UPDATE {table} AS a SET
@@ -127,8 +161,7 @@ def _fold(users: list[uuid.UUID], summaries: dict[uuid.UUID, Summary]) -> None:
             notes = {greatest}(a.notes + v.notes, v.notes_floor),
             events_seen = a.events_seen + v.events,
             last_event_type = CASE WHEN {newer} THEN v.last_type ELSE a.last_event_type END,
-            last_activity_at = CASE WHEN {newer} THEN v.last_at ELSE a.last_activity_at END,
-            account_deleted = a.account_deleted OR v.deleted
+            last_activity_at = CASE WHEN {newer} THEN v.last_at ELSE a.last_activity_at END
         FROM v WHERE a.user_id = v.user_id
     """
     with connection.cursor() as cursor:

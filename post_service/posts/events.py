@@ -1,4 +1,12 @@
-"""The events post_service publishes: its contract (docs/asyncapi.yaml is generated from it)."""
+"""The events post_service publishes: its contract (docs/asyncapi.yaml is generated from it).
+
+A post's events say which post of whom changed and when, not what it says: no consumer
+needs the title or the text (consumer_service counts and lists events, the owner reads the
+post here), and a copy of them on the topic and in every consumer would have to be
+erased everywhere when the post or its author goes.
+"""
+
+from datetime import timedelta
 
 from servicekit.events import TIMESTAMP, UUID, Topic, object_schema
 
@@ -7,23 +15,17 @@ POST_EVENTS = Topic(
     owner="post_service",
     key="the post's id",
     summary="Every change to a post, in order per post.",
+    retention=timedelta(days=7),
 )
 
-POST = object_schema(
-    id=UUID,
-    user_id=UUID,
-    title={"type": "string", "minLength": 1, "maxLength": 100},
-    description={"type": "string"},
-    created_at=TIMESTAMP,
-    updated_at=TIMESTAMP,
-)
+POST = object_schema(id=UUID, user_id=UUID, created_at=TIMESTAMP, updated_at=TIMESTAMP)
 POST_FIELDS = tuple(POST["properties"])
 
 POST_CREATED = POST_EVENTS.event_type(
-    "post.created", data=POST, summary="A post was created; data is the post as the API shows it."
+    "post.created", data=POST, summary="A post was created; data is its id, owner and times."
 )
 POST_UPDATED = POST_EVENTS.event_type(
-    "post.updated", data=POST, summary="A post changed; data is the post after the change."
+    "post.updated", data=POST, summary="A post changed; data is its id, owner and times after the change."
 )
 POST_DELETED = POST_EVENTS.event_type(
     "post.deleted",

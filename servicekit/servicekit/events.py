@@ -5,10 +5,13 @@ The domain is not here. Each producing service declares its topics and event typ
 with a JSON Schema for each type's ``data``, next to its models (``posts/events.py``)::
 
     POST_EVENTS = Topic("post_events", owner="post_service", key="the post's id",
-                        summary="Every change to a post, in order per post.")
+                        summary="Every change to a post, in order per post.", retention=timedelta(days=7))
     POST_CREATED = POST_EVENTS.event_type("post.created", data=POST_DATA, summary="...")
 
-and emits them with :func:`servicekit.outbox.emit`. ``make contract`` writes every
+and emits them with :func:`servicekit.outbox.emit`. A type's ``data`` carries what its
+consumers need and nothing more: whatever personal data it holds is copied to every
+consumer and stays on the topic for the topic's retention, which the declaration states
+(``ensure_topics`` creates the topic with it). ``make contract`` writes every
 service's declarations into one AsyncAPI document (``docs/asyncapi.yaml``).
 
 A message on a topic is one envelope in structured mode (``content-type:
@@ -24,7 +27,7 @@ import re
 import uuid as uuid_module
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -53,6 +56,30 @@ def object_schema(**properties: Mapping[str, Any]) -> dict[str, Any]:
 
 # -- declarations ---------------------------------------------------------------------------
 
+#: Kafka deletes whole segments, and rolls a partition's active segment after this long: a
+#: record outlives its topic's retention by at most this much.
+SEGMENT = timedelta(days=1)
+#: How long dead letters are kept: time for an operator to look at them (they are copies of
+#: messages of any topic, personal data included).
+DEAD_LETTER_RETENTION = timedelta(days=7)
+
+
+def _ms(duration: timedelta) -> str:
+    return str(int(duration.total_seconds() * 1000))
+
+
+def retention_config(retention: timedelta, *, compaction_lag: timedelta | None = None) -> dict[str, str]:
+    """The Kafka topic configuration that keeps records ``retention`` (plus at most one
+    :data:`SEGMENT`) and, with ``compaction_lag``, also only the latest record of each key
+    once a record is that old (``cleanup.policy=compact,delete``)."""
+    config = {"cleanup.policy": "delete", "retention.ms": _ms(retention), "segment.ms": _ms(SEGMENT)}
+    if compaction_lag is not None:
+        # Younger records are never compacted (a consumer less far behind sees every event);
+        # older ones are compacted from then on (max = min).
+        config.update({"cleanup.policy": "compact,delete", "min.compaction.lag.ms": _ms(compaction_lag),
+                       "max.compaction.lag.ms": _ms(compaction_lag)})  # fmt: skip
+    return config
+
 
 @dataclass(frozen=True)
 class EventType:
@@ -69,13 +96,25 @@ class EventType:
 
 @dataclass(frozen=True, eq=False)
 class Topic:
-    """A topic a service publishes to, declared once by that service (its owner)."""
+    """A topic a service publishes to, declared once by that service (its owner).
+
+    ``retention``: how long the broker keeps its records (at most one :data:`SEGMENT`
+    more). ``compaction_lag``: if set, a record that old is dropped once a later record of
+    its key exists, so an entity's earlier events go that long after its last one.
+    """
 
     name: str
     owner: str
     key: str
     summary: str
+    retention: timedelta
+    compaction_lag: timedelta | None = None
     types: dict[str, EventType] = field(default_factory=dict, repr=False)
+
+    @property
+    def config(self) -> dict[str, str]:
+        """The topic's Kafka configuration (what ``ensure_topics`` creates it with)."""
+        return retention_config(self.retention, compaction_lag=self.compaction_lag)
 
     def event_type(self, name: str, *, data: Mapping[str, Any], summary: str) -> EventType:
         if name in self.types:
@@ -92,7 +131,7 @@ class Topic:
 
 
 def dead_letter_topic(group: str) -> str:
-    """Each consumer group's dead letters go to ``<group>.dlq``."""
+    """Each consumer group's dead letters go to ``<group>.dlq`` (kept :data:`DEAD_LETTER_RETENTION`)."""
     return f"{group}.dlq"
 
 

@@ -189,8 +189,20 @@ class JSONErrorMiddleware:
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
+#: A query parameter's value, as request lines leave it out.
+QUERY_VALUE = re.compile(r"=[^&]*")
+
+
+def logged_path(request: HttpRequest) -> str:
+    """The path, and the query's parameter names without their values: a value may be what
+    someone searched for (``?search=``), which is theirs, not the log's."""
+    query = request.META.get("QUERY_STRING", "")
+    return f"{request.path}?{QUERY_VALUE.sub('=*', query)}" if query else request.path
+
+
 class RequestLogMiddleware:
-    """One line per request: method, path, status, duration and request id; health probes at DEBUG.
+    """One line per request: method, path (query values left out: :func:`logged_path`),
+    status, duration and request id; health probes at DEBUG.
 
     The request id is the ``X-Request-ID`` the gateway (or the client) sent, or a new one
     when it is missing or not a sane token; the response carries it back.
@@ -216,7 +228,7 @@ class RequestLogMiddleware:
             level,
             "%s %s %s %.1fms request_id=%s",
             request.method,
-            request.get_full_path(),
+            logged_path(request),
             response.status_code,
             took_ms,
             request_id,

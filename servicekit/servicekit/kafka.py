@@ -5,15 +5,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from servicekit.events import CONTENT_TYPE, Topic
+from servicekit.events import CONTENT_TYPE, DEAD_LETTER_RETENTION, Topic, retention_config
 
 if TYPE_CHECKING:
     from servicekit.consumer import EventHandlers
@@ -93,21 +100,43 @@ def event_handlers() -> EventHandlers | None:
     return import_string(path) if path else None
 
 
-def own_topics() -> list[str]:
-    """Every topic this service owns: those it publishes, and its dead-letter topic."""
-    names = [topic.name for topic in published_topics()]
+def declared_topics() -> dict[str, dict[str, str]]:
+    """Every topic this service owns, with the Kafka configuration it declares: those it
+    publishes (their retention), and its dead-letter topic."""
+    topics = {topic.name: topic.config for topic in published_topics()}
     handlers = event_handlers()
     if handlers is not None:
-        names.append(handlers.dead_letter_topic)
-    return names
+        topics[handlers.dead_letter_topic] = retention_config(DEAD_LETTER_RETENTION)
+    return topics
+
+
+def own_topics() -> list[str]:
+    """Every topic this service owns: those it publishes, and its dead-letter topic."""
+    return list(declared_topics())
+
+
+#: Settings set on existing topics: ``{topic: {setting: (was, now)}}``.
+Reconfigured = dict[str, dict[str, tuple[str | None, str]]]
+
+
+@dataclass
+class TopicChanges:
+    """What :func:`ensure_topics` changed: topics created, and the settings of existing
+    ones set to what they declare."""
+
+    created: list[str] = field(default_factory=list)
+    reconfigured: Reconfigured = field(default_factory=dict)
 
 
 def ensure_topics(
     *, topics: Iterable[str] | None = None, timeout: float = 60.0, on_wait: Callable[[], None] = lambda: None
-) -> list[str]:
-    """Creates this service's missing topics (or ``topics``); existing ones are left alone.
-    Returns the names created.
+) -> TopicChanges:
+    """Creates this service's missing topics (or ``topics``) with the configuration they
+    declare, and sets that configuration on those that exist with another one.
 
+    Only the declared settings are set (``IncrementalAlterConfigs``); any other setting of
+    an existing topic is left as it is, and so is a topic this service does not declare
+    (named in ``topics``: created with the broker's defaults, as its owner is not here).
     Waits (retrying) up to ``timeout`` seconds for the broker, so it can run at startup
     next to a broker that is still coming up. Raises KafkaException when it does not answer.
     """
@@ -124,23 +153,52 @@ def ensure_topics(
             log.warning("waiting for Kafka at %s: %s", conf["BOOTSTRAP_SERVERS"], exc)
             on_wait()
             time.sleep(1)
-    names = dict.fromkeys(own_topics() if topics is None else topics)  # once each, in order
+    declared = declared_topics()
+    names = dict.fromkeys(declared if topics is None else topics)  # once each, in order
+    changes = TopicChanges()
     wanted = [name for name in names if name not in existing]
-    if not wanted:
-        return []
-    futures = admin.create_topics(
-        [NewTopic(name, conf["TOPIC_PARTITIONS"], conf["REPLICATION_FACTOR"]) for name in wanted],
-        operation_timeout=30,
-    )
-    created = []
-    for name, future in futures.items():
-        try:
-            future.result()
-            created.append(name)
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # another process won the race
-                raise
-    return created
+    if wanted:
+        futures = admin.create_topics(
+            [NewTopic(name, conf["TOPIC_PARTITIONS"], conf["REPLICATION_FACTOR"], config=declared.get(name, {}))
+             for name in wanted],
+            operation_timeout=30,
+        )  # fmt: skip
+        for name, future in futures.items():
+            try:
+                future.result()
+                changes.created.append(name)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # another process won the race
+                    raise
+    configured = [name for name in names if name in existing and declared.get(name)]
+    if configured:
+        changes.reconfigured = _align_configs(admin, {name: declared[name] for name in configured})
+    return changes
+
+
+def _align_configs(admin: AdminClient, wanted: dict[str, dict[str, str]]) -> Reconfigured:
+    """Sets the settings of ``wanted`` whose values differ on the broker; returns them."""
+    described = admin.describe_configs([ConfigResource(ResourceType.TOPIC, name) for name in wanted],
+                                       request_timeout=30)  # fmt: skip
+    differences = {}
+    for resource, future in described.items():
+        current = {key: entry.value for key, entry in future.result().items()}
+        differ = {key: (current.get(key), value) for key, value in wanted[resource.name].items()
+                  if current.get(key) != value}  # fmt: skip
+        if differ:
+            differences[resource.name] = differ
+    if not differences:
+        return {}
+    altered = admin.incremental_alter_configs([
+        ConfigResource(ResourceType.TOPIC, name, incremental_configs=[
+            ConfigEntry(key, now, incremental_operation=AlterConfigOpType.SET) for key, (_, now) in differ.items()])
+        for name, differ in differences.items()
+    ], request_timeout=30)  # fmt: skip
+    for resource, future in altered.items():
+        future.result()
+        for key, (was, now) in differences[resource.name].items():
+            log.warning("topic %s: %s set to %s (was %s), as declared", resource.name, key, now, was)
+    return differences
 
 
 # -- publishing ---------------------------------------------------------------------------

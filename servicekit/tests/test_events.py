@@ -2,10 +2,11 @@
 
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 
-from servicekit.events import EventEnvelope, InvalidEvent, Topic, dead_letter_topic, object_schema
+from servicekit.events import EventEnvelope, InvalidEvent, Topic, dead_letter_topic, object_schema, retention_config
 
 
 def envelope(**overrides):
@@ -30,12 +31,24 @@ def test_an_unknown_type_is_a_valid_event_for_tolerant_readers():
 
 
 def test_topics_declare_their_types_once_and_dead_letter_topics_follow_the_group():
-    topic = Topic("thing_events", owner="thing_service", key="the thing's id", summary="Things.")
+    topic = Topic("thing_events", owner="thing_service", key="the thing's id", summary="Things.",
+                  retention=timedelta(days=7))  # fmt: skip
     created = topic.event_type("thing.created", data=object_schema(), summary="A thing.")
     assert created.topic is topic and list(topic) == [created]
     with pytest.raises(ValueError, match="twice"):
         topic.event_type("thing.created", data=object_schema(), summary="Again.")
     assert dead_letter_topic("consumer_service") == "consumer_service.dlq"
+
+
+def test_a_topic_declares_its_retention_and_compaction_as_kafka_configuration():
+    kept = Topic("a", owner="s", key="k", summary="s", retention=timedelta(days=7))
+    assert kept.config == {"cleanup.policy": "delete", "retention.ms": "604800000", "segment.ms": "86400000"}
+    compacted = Topic("b", owner="s", key="k", summary="s", retention=timedelta(days=7),
+                      compaction_lag=timedelta(hours=1))  # fmt: skip
+    assert compacted.config == {"cleanup.policy": "compact,delete", "retention.ms": "604800000",
+                                "segment.ms": "86400000", "min.compaction.lag.ms": "3600000",
+                                "max.compaction.lag.ms": "3600000"}  # fmt: skip
+    assert retention_config(timedelta(hours=2))["retention.ms"] == "7200000"
 
 
 @pytest.mark.parametrize(

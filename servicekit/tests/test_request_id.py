@@ -36,3 +36,11 @@ def test_a_missing_or_unusable_id_is_replaced_by_a_new_one(client, request_lines
 
 def test_each_request_gets_its_own_id(client):
     assert client.get("/healthz")["X-Request-ID"] != client.get("/healthz")["X-Request-ID"]
+
+
+def test_request_lines_name_the_query_parameters_but_never_show_their_values(client, request_lines):
+    client.get("/nowhere?search=my%20diagnosis&page_size=10&flag&q=ada@example.com")
+    (line,) = request_lines()
+    assert line.getMessage().startswith("GET /nowhere?search=*&page_size=*&flag&q=* 404 ")
+    assert "diagnosis" not in TextFormatter().format(line) and "example.com" not in TextFormatter().format(line)
+    assert json.loads(JSONFormatter(service="widgets").format(line))["path"] == "/nowhere"

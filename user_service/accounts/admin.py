@@ -3,6 +3,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
 from accounts.models import User
+from accounts.services import user_delete
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -32,3 +33,12 @@ class UserAdmin(BaseUserAdmin):
         ("Dates", {"fields": ["date_joined", "last_login"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "usable_password", "password1", "password2"]})]
+
+    # Deleting an account here is deleting it as its owner does: announced with user.deleted
+    # (or the other services would keep its content and events), and erased with it.
+    def delete_model(self, request, obj: User) -> None:
+        user_delete(user=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for user in queryset:
+            user_delete(user=user)

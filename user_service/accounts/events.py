@@ -1,12 +1,17 @@
 """The events user_service publishes: its contract (docs/asyncapi.yaml is generated from it).
 
-What user events carry: the account's public representation, never a password or hash.
+What user events carry: the account's id, nothing else. No other service needs an
+account's email, display name or flags: user_service alone logs people in and would write
+to them, and authorisation travels in tokens (scopes), not in events. The email stays in
+this service's database, so deleting the account deletes it, and no copy of it is left on
+a topic or in another service.
 """
 
+from datetime import timedelta
 from typing import Any
 
 from accounts.models import User
-from servicekit.events import TIMESTAMP, UUID, Topic, object_schema
+from servicekit.events import UUID, Topic, object_schema
 from servicekit.resources import snapshot
 
 USER_EVENTS = Topic(
@@ -14,28 +19,23 @@ USER_EVENTS = Topic(
     owner="user_service",
     key="the user's id",
     summary="Every change to an account, in order per account.",
+    retention=timedelta(days=7),
+    # A deleted account's last record is its user.deleted: a day later its earlier events
+    # (when it signed up, each login) are compacted away; user.deleted stays until the
+    # retention, so that a consumer up to a week behind still learns of the deletion.
+    compaction_lag=timedelta(days=1),
 )
 
-USER_EVENT_FIELDS = ("id", "email", "display_name", "date_joined", "is_staff")
-USER = object_schema(
-    id=UUID,
-    email={"type": "string", "format": "email", "maxLength": 254},
-    display_name={"type": "string", "maxLength": 150},
-    date_joined=TIMESTAMP,
-    is_staff={"type": "boolean"},
-)
+USER_EVENT_FIELDS = ("id",)
+USER = object_schema(id=UUID)
 
-USER_REGISTERED = USER_EVENTS.event_type(
-    "user.registered", data=USER, summary="An account was created; data is the account as the API shows it."
-)
-USER_UPDATED = USER_EVENTS.event_type(
-    "user.updated", data=USER, summary="An account's email or display name changed; data is the account after it."
-)
+USER_REGISTERED = USER_EVENTS.event_type("user.registered", data=USER, summary="An account was created.")
+USER_UPDATED = USER_EVENTS.event_type("user.updated", data=USER, summary="An account's email or display name changed.")
 USER_LOGGED_IN = USER_EVENTS.event_type("user.logged_in", data=USER, summary="Someone logged in to the account.")
 USER_DELETED = USER_EVENTS.event_type(
     "user.deleted",
-    data=object_schema(id=UUID),
-    summary="The account was deleted: every service deletes what it holds of the user.",
+    data=USER,
+    summary="The account was deleted: every service erases what it holds of the user.",
 )
 
 

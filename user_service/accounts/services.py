@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import uuid
 
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth import authenticate
+from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
 from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework_simplejwt.exceptions import TokenError
@@ -12,7 +14,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from accounts.events import USER_DELETED, USER_LOGGED_IN, USER_REGISTERED, USER_UPDATED, user_data
 from accounts.models import User
-from accounts.throttling import login_attempt_begin, login_attempt_succeeded
+from accounts.throttling import email_attempts_forget, login_attempt_begin, login_attempt_succeeded
 from accounts.tokens import AccountRefreshToken, TokenPair, token_pair_for
 from servicekit.db import save_changes
 from servicekit.outbox import emit
@@ -104,11 +106,20 @@ def user_update(*, user: User, **fields: str) -> User:
 
 
 def user_delete(*, user: User) -> None:
-    """Deletes the account and announces it: post_service and note_service then delete the
-    user's content. Its refresh tokens stop working at once (the user is gone)."""
+    """Deletes the account and announces it: every other service then erases what it holds
+    of the user (post_service and note_service their content, consumer_service their events).
+
+    What else in this database is about the person goes with the account, in the same
+    transaction: the admin's history of the account (each entry names it by its email), the
+    failed-login count of its email, and the records of its refresh tokens (which stop
+    working at once; the blacklist would keep them, detached from any account, forever).
+    """
     with transaction.atomic():
         user = _locked(user)
-        emit(USER_DELETED, subject=user.id, user_id=user.id, data={"id": user.id})
+        emit(USER_DELETED, subject=user.id, user_id=user.id, data=user_data(user))
+        OutstandingToken.objects.filter(user=user).delete()  # and their blacklist rows
+        LogEntry.objects.filter(content_type=ContentType.objects.get_for_model(User), object_id=str(user.pk)).delete()
+        email_attempts_forget(email=user.email)
         user.delete()
 
 

@@ -138,4 +138,9 @@ def login_attempt_succeeded(*, email: str, attempt: list[int]) -> None:
     """The password was right: this attempt is no failure, and the email's count starts again
     (the address's does not: one good account must not reset guessing from that address)."""
     attempts_forget(attempt)
+    email_attempts_forget(email=email)
+
+
+def email_attempts_forget(*, email: str) -> None:
+    """Uncounts every failed login of ``email``."""
     ThrottleAttempt.objects.filter(key=throttle_key("email", email)).delete()

@@ -94,6 +94,19 @@ def test_activity_me(alice):
     assert (summary["posts"], summary["notes"], summary["events_seen"]) == (1, 1, 2)
 
 
+def test_a_deleted_user_with_a_still_valid_token_finds_nothing_but_that_the_account_is_deleted(alice):
+    record("user.registered", alice)
+    record("post.created", alice)
+    record("user.deleted", alice, subject=alice)
+    record("post.deleted", alice)  # the cascade, after the deletion
+    client = client_for(alice)
+    assert client.get("/api/events/").json()["count"] == 0
+    assert client.get("/api/activity/me/").json() == {
+        "user_id": str(alice), "posts": 0, "notes": 0, "events_seen": 0, "last_activity_at": None,
+        "last_event_type": "", "account_deleted": True}  # fmt: skip
+    assert client_for(uuid.uuid4(), scope="events:read-all").get("/api/events/").json()["count"] == 0
+
+
 @pytest.mark.parametrize("url", ["/api/events/", "/api/activity/me/"])
 def test_anonymous_is_401(url):
     response = APIClient().get(url)

@@ -1,13 +1,17 @@
 """Events in → records and summaries out, through the consumer loop's batch path."""
 
+import threading
 import uuid
 
 import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from activity.handlers import HANDLERS
 from activity.models import Event, UserActivity
-from servicekit.consumer import EventConsumer
-from servicekit.inbox.models import ProcessedEvent
+from activity.services import events_record
+from servicekit.consumer import Delivery, EventConsumer, Received
+from servicekit.inbox.models import DeletedUser, ProcessedEvent
 from servicekit.testkit.kafka import FakeMessage, make_event, topic_of
 
 pytestmark = pytest.mark.django_db
@@ -44,6 +48,10 @@ def deliver(consumer, *events):
     consumer.handle_batch([message(e, offset) for offset, e in enumerate(events)])
 
 
+def received(event):
+    return Received(event, Delivery(topic_of(event.type), 0, 0))
+
+
 def summary_of(user):
     return UserActivity.objects.get(user_id=user)
 
@@ -60,7 +68,8 @@ def test_a_batch_is_applied_in_order_with_offsets_stored_after_commit(consumer):
 
 def test_every_valid_event_is_stored_with_its_origin_known_type_or_not(consumer):
     user = uuid.uuid4()
-    events = [make_event(t, user_id=user) for t in [*EVERY_TYPE, "post.archived"]]
+    # Every type but user.deleted, which erases the user (below).
+    events = [make_event(t, user_id=user) for t in [*EVERY_TYPE, "post.archived"] if t != "user.deleted"]
     deliver(consumer, *events)
     assert Event.objects.count() == len(events)
     stored = Event.objects.get(type="note.created")
@@ -119,10 +128,90 @@ def test_redelivered_event_is_applied_once(consumer):
     assert summary_of(event.userid).posts == 1
 
 
-def test_user_deleted_marks_the_summary(consumer):
-    event = make_event("user.deleted")
-    deliver(consumer, event)
-    assert summary_of(event.userid).account_deleted
+def test_user_deleted_erases_the_users_events_and_summary_and_no_one_elses(consumer):
+    doomed, other = uuid.uuid4(), uuid.uuid4()
+    deliver(consumer, *(make_event(t, user_id=doomed) for t in EVERY_TYPE if t != "user.deleted"),
+            make_event("post.created", user_id=other))  # fmt: skip
+    assert Event.objects.filter(user_id=doomed).count() == len(EVERY_TYPE) - 1
+    deliver(consumer, make_event("user.deleted", user_id=doomed))
+    assert not Event.objects.filter(user_id=doomed).exists()
+    assert not UserActivity.objects.filter(user_id=doomed).exists()
+    assert DeletedUser.objects.filter(user_id=doomed).exists()  # the id, to drop what comes later
+    assert Event.objects.filter(user_id=other).count() == 1 and summary_of(other).posts == 1
+
+
+def test_a_deleted_users_later_events_are_not_stored_whatever_their_type(consumer):
+    doomed = uuid.uuid4()
+    deleted = make_event("user.deleted", user_id=doomed)
+    deliver(consumer, deleted)
+    # The cascade's own deletes, a late duplicate of an old event, a replay, a snapshot.
+    later = [make_event("post.deleted", user_id=doomed), make_event("note.deleted", user_id=doomed),
+             make_event("user.logged_in", user_id=doomed), make_event("post.snapshot", user_id=doomed)]  # fmt: skip
+    deliver(consumer, *later, deleted)
+    assert not Event.objects.filter(user_id=doomed).exists()
+    assert not UserActivity.objects.filter(user_id=doomed).exists()
+    assert ProcessedEvent.objects.filter(event_id__in=[e.id for e in later]).count() == len(later)
+    assert DeletedUser.objects.filter(user_id=doomed).count() == 1  # the replay changed nothing
+
+
+def test_events_on_both_sides_of_a_deletion_in_one_batch_are_not_stored(consumer):
+    doomed, other = uuid.uuid4(), uuid.uuid4()
+    deliver(consumer, make_event("post.created", user_id=doomed), make_event("note.created", user_id=other),
+            make_event("user.deleted", user_id=doomed), make_event("post.deleted", user_id=doomed))  # fmt: skip
+    assert not Event.objects.filter(user_id=doomed).exists() and not UserActivity.objects.filter(user_id=doomed)
+    assert summary_of(other).notes == 1
+
+
+def test_erasing_costs_the_same_statements_for_one_user_as_for_fifty(consumer):
+    def batch(users):
+        for user in users:
+            yield make_event("post.created", user_id=user)
+            yield make_event("user.deleted", user_id=user)
+            yield make_event("post.deleted", user_id=user)
+        yield make_event("note.created")  # someone who stays
+
+    with CaptureQueriesContext(connection) as one:
+        deliver(consumer, *batch([uuid.uuid4()]))
+    with CaptureQueriesContext(connection) as fifty:
+        deliver(consumer, *batch([uuid.uuid4() for _ in range(50)]))
+    assert len(fifty) == len(one), [q["sql"][:80] for q in fifty]
+    assert DeletedUser.objects.count() == 51 and Event.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_recording_while_another_consumer_erases_that_user_stores_nothing_of_them():
+    """Two consumer processes (partitions of user_events and post_events): an erasure commits
+    while the other batch is under way. Whichever order they meet in, none of the deleted
+    user's events survives."""
+    doomed = uuid.uuid4()
+    erasing, recorded = threading.Event(), threading.Event()
+
+    def erase():
+        try:
+            with transaction.atomic():
+                events_record(received=[received(make_event("user.deleted", user_id=doomed))])
+                erasing.set()
+                recorded.wait(0.5)  # the other batch runs meanwhile (it cannot finish: the lock)
+        finally:
+            connection.close()
+
+    def record():
+        try:
+            erasing.wait(5)
+            with transaction.atomic():
+                events_record(received=[received(make_event("post.created", user_id=doomed))])
+            recorded.set()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=erase), threading.Thread(target=record)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert recorded.is_set()
+    assert not Event.objects.filter(user_id=doomed).exists()
+    assert not UserActivity.objects.filter(user_id=doomed).exists()
 
 
 def test_each_processed_event_is_logged_as_one_readable_line(consumer, caplog):

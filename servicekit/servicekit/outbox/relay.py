@@ -487,7 +487,7 @@ class OutboxRelay:
         """Creates this service's topics if they are missing (the first start, or a restart
         of a memory-only broker): never left to the broker's auto-creation."""
         try:
-            created = ensure_topics(timeout=5, on_wait=self.heartbeat.beat)
+            created = ensure_topics(timeout=5, on_wait=self.heartbeat.beat).created
         except Exception as exc:  # noqa: BLE001 - the broker is away: the next batch tries again
             log.warning("outbox: could not create the topics (%s)", exc)
             return

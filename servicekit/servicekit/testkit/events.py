@@ -20,7 +20,9 @@ def declared_type(name: str) -> EventType:
 
 def assert_matches_contract(doc: dict[str, Any], *, key: str | None = None, topic: str | None = None) -> None:
     """``doc`` is a valid envelope of a declared type, on its topic and key, whose ``data``
-    satisfies the type's JSON Schema (formats such as uuid and date-time included)."""
+    satisfies the type's JSON Schema (formats such as uuid and date-time included) and
+    carries exactly its declared fields: whatever an event tells its consumers is in the
+    contract (data minimisation), never an undeclared extra."""
     envelope = EventEnvelope.from_dict(doc)
     declared = declared_type(envelope.type)
     if topic is not None:
@@ -30,3 +32,5 @@ def assert_matches_contract(doc: dict[str, Any], *, key: str | None = None, topi
     validator = Draft202012Validator(dict(declared.data), format_checker=Draft202012Validator.FORMAT_CHECKER)
     errors = sorted(validator.iter_errors(envelope.data), key=lambda e: list(e.path))
     assert not errors, f"{envelope.type} data breaks its schema: " + "; ".join(e.message for e in errors)
+    undeclared = set(envelope.data) - set(declared.data.get("properties", {}))
+    assert not undeclared, f"{envelope.type} data carries undeclared fields: {', '.join(sorted(undeclared))}"

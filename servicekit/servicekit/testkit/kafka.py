@@ -70,19 +70,29 @@ class ReadMessage:
 
 
 def read_topic(
-    topic: str, *, until: Callable[[list[ReadMessage]], bool] | None = None, timeout: float = 20.0
+    topic: str,
+    *,
+    until: Callable[[list[ReadMessage]], bool] | None = None,
+    timeout: float = 20.0,
+    bootstrap_servers: str | None = None,
 ) -> list[ReadMessage]:
     """The messages of ``topic`` from the beginning: until ``until(messages)`` holds, or
     (``until=None``) up to the end of each partition as it is now.
 
     Partitions are assigned directly (no consumer group), so reading starts at once.
+    The broker is this service's (settings.KAFKA), or ``bootstrap_servers`` (no Django
+    needed: the end-to-end suite reads the stack's topics so).
     Raises AssertionError naming what was read if that is not reached in ``timeout``.
     """
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-    from servicekit.kafka import _common
+    if bootstrap_servers is None:
+        from servicekit.kafka import _common
 
-    consumer = Consumer({**_common(), "group.id": f"test-reader-{uuid.uuid4()}", "enable.auto.commit": False,
+        client = _common()
+    else:
+        client = {"bootstrap.servers": bootstrap_servers, "allow.auto.create.topics": False}
+    consumer = Consumer({**client, "group.id": f"test-reader-{uuid.uuid4()}", "enable.auto.commit": False,
                          "fetch.wait.max.ms": 20})  # fmt: skip
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
