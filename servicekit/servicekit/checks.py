@@ -56,3 +56,25 @@ def check_secrets(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMe
                 level(message, hint=FIX, id="servicekit.E003" if level is checks.Error else "servicekit.W003")
             )
     return problems
+
+
+ADMIN_MIDDLEWARE = (
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+)
+
+
+@checks.register(checks.Tags.admin)
+def check_admin_middleware(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The admin's middleware, run for its paths (servicekit.middleware), as Django's own
+    admin checks (silenced: they look in MIDDLEWARE only) would demand."""
+    if "django.contrib.admin" not in settings.INSTALLED_APPS:
+        return []
+    missing = [path for path in ADMIN_MIDDLEWARE if path not in settings.BROWSER_MIDDLEWARE]
+    if "/admin/" not in settings.BROWSER_PATHS:
+        missing.append("'/admin/' in BROWSER_PATHS")
+    return [
+        checks.Error(f"The admin needs {item} (BROWSER_MIDDLEWARE, BROWSER_PATHS).", id="servicekit.E010")
+        for item in missing
+    ]

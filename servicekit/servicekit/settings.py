@@ -130,11 +130,19 @@ def build_settings(
             "servicekit.http.JSONErrorMiddleware",
             "servicekit.http.BodySizeLimitMiddleware",
             "django.middleware.security.SecurityMiddleware",
+            "corsheaders.middleware.CorsMiddleware",
+            "django.middleware.common.CommonMiddleware",
+            # The rest only for the pages a browser uses (BROWSER_PATHS): API calls skip it.
+            "servicekit.middleware.BrowserPathsMiddleware",
+        ],
+        "BROWSER_PATHS": ["/admin/", "/static/", "/api/docs/"],
+        # Django's admin checks look for its middleware in MIDDLEWARE only: servicekit.checks
+        # checks BROWSER_MIDDLEWARE instead.
+        "SILENCED_SYSTEM_CHECKS": ["admin.E408", "admin.E409", "admin.E410"],
+        "BROWSER_MIDDLEWARE": [
             # Serves the admin's and the API docs' static files under gunicorn.
             "whitenoise.middleware.WhiteNoiseMiddleware",
-            "corsheaders.middleware.CorsMiddleware",
             "django.contrib.sessions.middleware.SessionMiddleware",
-            "django.middleware.common.CommonMiddleware",
             "django.middleware.csrf.CsrfViewMiddleware",
             "django.contrib.auth.middleware.AuthenticationMiddleware",
             "django.contrib.messages.middleware.MessageMiddleware",
