@@ -25,6 +25,12 @@ POST_CREATED = POST_EVENTS.event_type(
 POST_UPDATED = POST_EVENTS.event_type(
     "post.updated", data=POST, summary="A post changed; data is the post after the change."
 )
+POST_SNAPSHOT = POST_EVENTS.event_type(
+    "post.snapshot",
+    data=POST,
+    summary="The post as it is now, republished (manage.py republish) for consumers that need the current state: "
+    "an upsert, keyed and ordered like the post's other events.",
+)
 POST_DELETED = POST_EVENTS.event_type(
     "post.deleted",
     data=object_schema(id=UUID),
