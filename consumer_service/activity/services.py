@@ -146,3 +146,9 @@ def _fold(users: list[uuid.UUID], summaries: dict[uuid.UUID, Summary]) -> None:
     """
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+def activity_forget_everything() -> None:
+    """Empties the read model (for a rebuild from the topics). Runs in the caller's transaction."""
+    for model in (Event, KnownObject, UserActivity):
+        model.objects.all().delete()
