@@ -432,6 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     status = commands.add_parser("status", help="every service's readiness, outbox, lag and dead letters (make status)")
     status.add_argument("--compose", action="store_true", help="the docker compose stack (make up), not make run's")
     status.add_argument("--json", action="store_true", help="one JSON object per service")
+    status.add_argument("--max-lag", help="events a group may be behind (default 1000)")
+    status.add_argument("--max-age", help="seconds the oldest pending outbox row may wait (default 60)")
     manage_one = commands.add_parser("manage", help="run manage.py of a service against the running stack")
     manage_one.add_argument("--compose", action="store_true", help="in the docker compose stack (make up)")
     manage_one.add_argument("service", choices=[*(spec.short for spec in SERVICES), *GROUPS],
@@ -452,7 +454,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return serve(args.service)
     if args.command == "status":
-        docs = stack_status(compose=args.compose, extra=[])
+        limits = {"--max-lag": args.max_lag, "--max-age": args.max_age}
+        docs = stack_status(compose=args.compose, extra=[a for k, v in limits.items() if v for a in (k, v)])
         print("\n".join(json.dumps(doc) for doc in docs) if args.json else status_table(docs), flush=True)
         return 1 if any(doc["problems"] for doc in docs) else 0
     if args.command == "manage":
