@@ -14,6 +14,7 @@ from widgets.models import Applied
 from servicekit.consumer import EventConsumer, EventHandlers, Received
 from servicekit.kafka import ensure_topics
 from servicekit.testkit.kafka import make_event, produce_raw, read_topic
+from servicekit.topics import admin, commit_offsets, partition_bounds, topic_partitions
 
 pytestmark = pytest.mark.django_db
 TOPIC = "widget_events"
@@ -35,6 +36,10 @@ def buggy_service(kafka, settings):
     settings.EVENTS = {**settings.EVENTS, "HANDLERS": f"{__name__}.HANDLERS"}
     settings.KAFKA = {**settings.KAFKA, "HANDLER_ATTEMPTS": 1}
     ensure_topics(topics=[DLQ])
+    # The group starts where the topic ends now: earlier tests' messages (poison among them)
+    # are not this test's dead letters.
+    partitions = [(TOPIC, p) for p in topic_partitions(admin(), TOPIC)]
+    commit_offsets(HANDLERS.group, {tp: end for tp, (_, end) in partition_bounds(partitions).items()})
     BUG["present"] = True
 
 
