@@ -12,7 +12,7 @@ COMPOSE := docker compose
 
 .DEFAULT_GOAL := help
 .PHONY: help install env run $(addprefix run-,$(SHORT_NAMES)) migrate test lint fmt logs-consumer demo bench \
-	up down logs clean
+	status tail dlq outbox republish rebuild up down logs clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -59,6 +59,31 @@ logs-consumer: ## Tail consumer_service's event log (the compose worker if it ru
 		touch var/log/consume-consumer.log 2>/dev/null || { mkdir -p var/log && touch var/log/consume-consumer.log; }; \
 		tail -n 50 -F var/log/consume-consumer.log; \
 	fi
+
+# Operator commands (README, Operations) go to the compose stack's containers while it runs,
+# else to `make run`'s processes (their directories, databases and broker).
+DEVSTACK := $(BIN)/python -m servicekit.devstack
+ON_COMPOSE = $(shell $(COMPOSE) ps -q consumer-service 2>/dev/null | grep -q . && echo --compose)
+
+status: $(STAMP) ## Health of the running stack: readiness, outbox, consumer lag, dead letters (exit 1 if unhealthy)
+	@$(DEVSTACK) status $(ON_COMPOSE) $(ARGS)
+
+tail: $(STAMP) ## Follow a topic, one line per event: make tail TOPIC=post_events [ARGS="--from beginning"]
+	@test -n "$(TOPIC)" || { echo "usage: make tail TOPIC=<topic> [ARGS=\"--from beginning --type 'post.*' --json\"]" >&2; exit 2; }
+	@$(DEVSTACK) manage $(ON_COMPOSE) consumer tail_events $(TOPIC) $(ARGS)
+
+dlq: $(STAMP) ## Dead letters of every consumer; make dlq ARGS="replay --dry-run" [SERVICE=consumer]
+	@$(DEVSTACK) manage $(ON_COMPOSE) $(or $(SERVICE),consumers) dead_letters $(or $(ARGS),list)
+
+outbox: $(STAMP) ## Pending and parked outbox rows of every service; make outbox SERVICE=post ARGS="retry 42"
+	@$(DEVSTACK) manage $(ON_COMPOSE) $(or $(SERVICE),relays) outbox $(or $(ARGS),list)
+
+republish: $(STAMP) ## Snapshot events of current state: make republish SERVICE=post [ARGS="--user <id>"]
+	@test -n "$(SERVICE)" || { echo "usage: make republish SERVICE=<user|post|note> [ARGS=\"--since 2h\"]" >&2; exit 2; }
+	@$(DEVSTACK) manage $(ON_COMPOSE) $(SERVICE) republish $(ARGS)
+
+rebuild: $(STAMP) ## Rebuild consumer_service's read model from the topics (stop its consumer first)
+	@$(DEVSTACK) manage $(ON_COMPOSE) consumer rebuild_activity $(ARGS)
 
 demo: $(STAMP) ## Scripted session against a running stack (make run or make up)
 	$(BIN)/python scripts/demo.py

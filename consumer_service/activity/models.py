@@ -28,8 +28,26 @@ class Event(models.Model):
         return f"{self.type} {self.subject}"
 
 
+class KnownObject(models.Model):
+    """A post or note this service has heard of, and whether it is gone: what the counters of
+    :class:`UserActivity` count. Each object is counted once however many events say it
+    exists (created, updated, a snapshot, a replay), and uncounted once it is deleted, in
+    whatever order those events arrive; a deleted object stays as a tombstone, so a late
+    event about it counts nothing."""
+
+    subject = models.CharField(primary_key=True, max_length=128)
+    user_id = models.UUIDField()
+    #: The counter it is in: "posts" or "notes".
+    kind = models.CharField(max_length=16)
+    deleted = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.subject}{' (deleted)' if self.deleted else ''}"
+
+
 class UserActivity(models.Model):
-    """Per-user summary built from events: what exists now and when they were last active.
+    """Per-user summary built from events: what exists now (:class:`KnownObject`) and when
+    they were last active.
 
     A deleted user has none (``services.users_erase``): a ``DeletedUser`` row says they were.
     """

@@ -5,26 +5,31 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection
 from django.utils import timezone
 
-from activity.models import Event, UserActivity
+from activity.models import Event, KnownObject, UserActivity
 from servicekit.consumer import Received
 from servicekit.db import insert_rows
 from servicekit.inbox.models import DeletedUser
 
-#: The events that move a user's counters of what exists now (types of the producers'
-#: contracts, docs/asyncapi.yaml): counter and step.
-COUNTED = {
-    "post.created": ("posts", +1),
-    "post.deleted": ("posts", -1),
-    "note.created": ("notes", +1),
-    "note.deleted": ("notes", -1),
+#: Events that say an object exists (types of the producers' contracts, docs/asyncapi.yaml),
+#: with the counter it is in; a snapshot is one (republished current state).
+EXISTS = {
+    "post.created": "posts",
+    "post.updated": "posts",
+    "post.snapshot": "posts",
+    "note.created": "notes",
+    "note.updated": "notes",
+    "note.snapshot": "notes",
 }
+#: Events that say an object is gone.
+GONE = {"post.deleted": "posts", "note.deleted": "notes"}
 ACCOUNT_DELETED = "user.deleted"
 #: The advisory lock (PostgreSQL) that serialises erasing users with recording events.
 ERASURE_LOCK = 0x65726173  # "eras"
@@ -33,29 +38,8 @@ EVENT_COLUMNS = ("id", "type", "source", "subject", "user_id", "time", "data", "
 
 
 @dataclass
-class Counter:
-    """A counter moved by a sequence of steps, never below zero after any of them.
-
-    From a start ``x`` the result is ``max(x + net, net - lowest)`` (``lowest``: the lowest
-    running sum, 0 included), so a batch applies to any stored value in one expression.
-    """
-
-    net: int = 0
-    lowest: int = 0
-
-    def step(self, by: int) -> None:
-        self.net += by
-        self.lowest = min(self.lowest, self.net)
-
-    @property
-    def floor(self) -> int:
-        return self.net - self.lowest
-
-
-@dataclass
 class Summary:
-    posts: Counter
-    notes: Counter
+    counts: Counter[str] = field(default_factory=Counter)
     events: int = 0
     last_at: datetime | None = None
     last_type: str = ""
@@ -63,15 +47,19 @@ class Summary:
 
 def events_record(*, received: Sequence[Received]) -> None:
     """Stores the events and folds them into their users' summaries; forgets the users
-    whose ``user.deleted`` is among them. A constant number of statements for the batch.
+    whose ``user.deleted`` is among them. A constant number of statements for the batch:
+    the erasure if any; the events; the objects they say exist or are gone
+    (:class:`KnownObject`); the users' summaries, created if new, then updated.
 
-    A deleted user is forgotten: their stored events and summary are deleted, their id is
-    kept (a ``DeletedUser`` row: an id, not the person), and every later event of theirs
-    (the cascade's ``post.deleted``, a redelivery, a replay, a snapshot) is not stored,
-    whatever its type. The counters never go below zero, as if each event were applied
-    alone; the last activity only moves forward, whatever order events of different
-    partitions arrive in. Runs in the caller's transaction; concurrent consumers serialise
-    on the summary rows, and on :data:`ERASURE_LOCK` with a batch that erases.
+    A deleted user is forgotten: their stored events, objects and summary are deleted,
+    their id is kept (a ``DeletedUser`` row: an id, not the person), and every later event
+    of theirs (the cascade's ``post.deleted``, a redelivery, a replay, a snapshot) is not
+    stored, whatever its type. A counter moves only when an object is first heard of (+1)
+    or first heard to be gone (-1), so snapshots, replays and events out of order never
+    count twice, and counters never go below zero. The last activity only moves forward,
+    whatever order events of different partitions arrive in. Runs in the caller's
+    transaction; concurrent consumers serialise on the rows they touch, always in the
+    same order, and on :data:`ERASURE_LOCK` with a batch that erases.
     """
     now = timezone.now()
     deleted = sorted({uuid.UUID(item.event.subject) for item in received if item.event.type == ACCOUNT_DELETED})
@@ -90,13 +78,12 @@ def events_record(*, received: Sequence[Received]) -> None:
     summaries: dict[uuid.UUID, Summary] = {}
     for item in kept:
         event = item.event
-        summary = summaries.setdefault(uuid.UUID(event.userid), Summary(Counter(), Counter()))
-        if event.type in COUNTED:
-            name, by = COUNTED[event.type]
-            getattr(summary, name).step(by)
+        summary = summaries.setdefault(uuid.UUID(event.userid), Summary())
         summary.events += 1
         if summary.last_at is None or event.timestamp >= summary.last_at:
             summary.last_at, summary.last_type = event.timestamp, event.type
+    for user, kind, step in _object_changes(kept):
+        summaries.setdefault(user, Summary()).counts[kind] += step
     if not summaries:
         return
     users = sorted(summaries)  # one lock order for every consumer: no deadlocks between them
@@ -106,11 +93,11 @@ def events_record(*, received: Sequence[Received]) -> None:
 
 
 def users_erase(*, user_ids: Sequence[uuid.UUID]) -> None:
-    """Forgets these users: their events and summaries are deleted, their ids recorded as
-    deleted. Three statements, however many users and events. Idempotent."""
+    """Forgets these users: their events, objects and summaries are deleted, their ids
+    recorded as deleted. Four statements, however many users and events. Idempotent."""
     DeletedUser.objects.bulk_create([DeletedUser(user_id=user_id) for user_id in user_ids], ignore_conflicts=True)
-    Event.objects.filter(user_id__in=user_ids).delete()
-    UserActivity.objects.filter(user_id__in=user_ids).delete()
+    for model in (Event, KnownObject, UserActivity):
+        model.objects.filter(user_id__in=user_ids).delete()
 
 
 def _erasure_lock(*, exclusive: bool) -> None:
@@ -127,25 +114,52 @@ def _erasure_lock(*, exclusive: bool) -> None:
             cursor.execute(f"SELECT {function}(%s)", [ERASURE_LOCK])
 
 
+def _object_changes(received: Sequence[Received]) -> list[tuple[uuid.UUID, str, int]]:
+    """(user, counter, +1 or -1) for each object of the batch first heard of, or first heard
+    to be gone: three statements, in subject order."""
+    exists: dict[str, tuple[uuid.UUID, str]] = {}
+    gone: dict[str, tuple[uuid.UUID, str]] = {}
+    for item in received:
+        event = item.event
+        if event.type in EXISTS:
+            exists.setdefault(event.subject, (uuid.UUID(event.userid), EXISTS[event.type]))
+        elif event.type in GONE:
+            gone.setdefault(event.subject, (uuid.UUID(event.userid), GONE[event.type]))
+    alive = sorted(subject for subject in exists if subject not in gone)
+    columns = ("subject", "user_id", "kind", "deleted")
+    new = insert_rows(KnownObject, columns, [(s, *exists[s], False) for s in alive], skip_conflicts_on="subject")
+    changes = [(*exists[subject], +1) for subject in new]
+    if gone:
+        table = connection.ops.quote_name(KnownObject._meta.db_table)
+        subjects = sorted(gone)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET deleted = %s WHERE subject IN ({', '.join(['%s'] * len(subjects))})"
+                " AND NOT deleted RETURNING user_id, kind",
+                [True, *subjects],
+            )
+            changes += [(uuid.UUID(str(user)), kind, -1) for user, kind in cursor.fetchall()]
+        # Tombstones for the objects never heard of before: a late event about them counts nothing.
+        insert_rows(KnownObject, columns, [(s, *gone[s], True) for s in subjects], skip_conflicts_on="subject")
+    return changes
+
+
 def _fold(users: list[uuid.UUID], summaries: dict[uuid.UUID, Summary]) -> None:
     """One UPDATE of every user's summary from a VALUES list."""
     meta = UserActivity._meta
     postgres = connection.vendor == "postgresql"
     # PostgreSQL needs the VALUES' types spelled out; SQLite takes them as they come.
-    casts = ["::uuid", "::int", "::int", "::int", "::int", "::int", "::timestamptz", "::varchar"]
+    casts = ["::uuid", "::int", "::int", "::int", "::timestamptz", "::varchar"]
     if not postgres:
         casts = [""] * len(casts)
-    greatest = "GREATEST" if postgres else "MAX"
     row = "(" + ", ".join(f"%s{cast}" for cast in casts) + ")"
     params: list[object] = []
     for user in users:
         s = summaries[user]
         params += [
             meta.get_field("user_id").get_db_prep_value(user, connection),
-            s.posts.net,
-            s.posts.floor,
-            s.notes.net,
-            s.notes.floor,
+            s.counts["posts"],
+            s.counts["notes"],
             s.events,
             meta.get_field("last_activity_at").get_db_prep_value(s.last_at, connection),
             s.last_type,
@@ -153,12 +167,12 @@ def _fold(users: list[uuid.UUID], summaries: dict[uuid.UUID, Summary]) -> None:
     table = connection.ops.quote_name(meta.db_table)
     newer = "a.last_activity_at IS NULL OR v.last_at >= a.last_activity_at"
     sql = f"""
-        WITH v(user_id, posts, posts_floor, notes, notes_floor, events, last_at, last_type) AS (
+        WITH v(user_id, posts, notes, events, last_at, last_type) AS (
             VALUES {", ".join([row] * len(users))}
         )
         UPDATE {table} AS a SET
-            posts = {greatest}(a.posts + v.posts, v.posts_floor),
-            notes = {greatest}(a.notes + v.notes, v.notes_floor),
+            posts = a.posts + v.posts,
+            notes = a.notes + v.notes,
             events_seen = a.events_seen + v.events,
             last_event_type = CASE WHEN {newer} THEN v.last_type ELSE a.last_event_type END,
             last_activity_at = CASE WHEN {newer} THEN v.last_at ELSE a.last_activity_at END
@@ -166,3 +180,11 @@ def _fold(users: list[uuid.UUID], summaries: dict[uuid.UUID, Summary]) -> None:
     """
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+def activity_forget_everything() -> None:
+    """Empties the read model (for a rebuild from the topics), but not the deleted users: an
+    erased user's events still on the topics must stay forgotten. Runs in the caller's
+    transaction."""
+    for model in (Event, KnownObject, UserActivity):
+        model.objects.all().delete()

@@ -19,6 +19,8 @@ globals().update(
 EVENTS = {
     # What relay_outbox publishes and ensure_topics creates (notes/events.py: the contract).
     "PUBLISHES": ["notes.events.NOTE_EVENTS"],
+    # What republish writes: a note.snapshot of each note (notes/services.py).
+    "SNAPSHOTS": ["notes.services.NOTE_SNAPSHOTS"],
     # What consume_events reacts to: a deleted user's notes are deleted (notes/handlers.py).
     "HANDLERS": "notes.handlers.HANDLERS",
 }

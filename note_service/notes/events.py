@@ -27,6 +27,12 @@ NOTE_CREATED = NOTE_EVENTS.event_type(
 NOTE_UPDATED = NOTE_EVENTS.event_type(
     "note.updated", data=NOTE, summary="A note changed; data is its id, owner and times after the change."
 )
+NOTE_SNAPSHOT = NOTE_EVENTS.event_type(
+    "note.snapshot",
+    data=NOTE,
+    summary="The note as it is now, republished (manage.py republish) for consumers that need the current state: "
+    "an upsert, keyed and ordered like the note's other events.",
+)
 NOTE_DELETED = NOTE_EVENTS.event_type(
     "note.deleted",
     data=object_schema(id=UUID),

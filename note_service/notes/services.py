@@ -2,12 +2,17 @@
 
 from uuid import UUID
 
-from notes.events import NOTE_CREATED, NOTE_DELETED, NOTE_FIELDS, NOTE_UPDATED
+from notes.events import NOTE_CREATED, NOTE_DELETED, NOTE_FIELDS, NOTE_SNAPSHOT, NOTE_UPDATED
 from notes.models import Note
-from servicekit.resources import OwnedResourceWrites
+from servicekit.outbox.snapshots import Snapshots
+from servicekit.resources import OwnedResourceWrites, snapshot
 
 NOTES = OwnedResourceWrites(
     model=Note, created=NOTE_CREATED, updated=NOTE_UPDATED, deleted=NOTE_DELETED, fields=NOTE_FIELDS
+)
+#: What ``manage.py republish`` writes: a ``note.snapshot`` of each note (settings.EVENTS["SNAPSHOTS"]).
+NOTE_SNAPSHOTS = Snapshots(
+    model=Note, event_type=NOTE_SNAPSHOT, data=lambda note: snapshot(note, NOTE_FIELDS), changed_field="updated_at"
 )
 
 

@@ -19,6 +19,8 @@ globals().update(
 EVENTS = {
     # What relay_outbox publishes and ensure_topics creates (posts/events.py: the contract).
     "PUBLISHES": ["posts.events.POST_EVENTS"],
+    # What republish writes: a post.snapshot of each post (posts/services.py).
+    "SNAPSHOTS": ["posts.services.POST_SNAPSHOTS"],
     # What consume_events reacts to: a deleted user's posts are deleted (posts/handlers.py).
     "HANDLERS": "posts.handlers.HANDLERS",
 }

@@ -27,6 +27,12 @@ POST_CREATED = POST_EVENTS.event_type(
 POST_UPDATED = POST_EVENTS.event_type(
     "post.updated", data=POST, summary="A post changed; data is its id, owner and times after the change."
 )
+POST_SNAPSHOT = POST_EVENTS.event_type(
+    "post.snapshot",
+    data=POST,
+    summary="The post as it is now, republished (manage.py republish) for consumers that need the current state: "
+    "an upsert, keyed and ordered like the post's other events.",
+)
 POST_DELETED = POST_EVENTS.event_type(
     "post.deleted",
     data=object_schema(id=UUID),

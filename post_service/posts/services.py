@@ -2,12 +2,17 @@
 
 from uuid import UUID
 
-from posts.events import POST_CREATED, POST_DELETED, POST_FIELDS, POST_UPDATED
+from posts.events import POST_CREATED, POST_DELETED, POST_FIELDS, POST_SNAPSHOT, POST_UPDATED
 from posts.models import Post
-from servicekit.resources import OwnedResourceWrites
+from servicekit.outbox.snapshots import Snapshots
+from servicekit.resources import OwnedResourceWrites, snapshot
 
 POSTS = OwnedResourceWrites(
     model=Post, created=POST_CREATED, updated=POST_UPDATED, deleted=POST_DELETED, fields=POST_FIELDS
+)
+#: What ``manage.py republish`` writes: a ``post.snapshot`` of each post (settings.EVENTS["SNAPSHOTS"]).
+POST_SNAPSHOTS = Snapshots(
+    model=Post, event_type=POST_SNAPSHOT, data=lambda post: snapshot(post, POST_FIELDS), changed_field="updated_at"
 )
 
 

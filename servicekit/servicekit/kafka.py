@@ -222,6 +222,8 @@ class OutgoingMessage:
     key: str
     value: bytes
     headers: list[tuple[str, bytes]]
+    #: None: the partition of the key (the producer's partitioner).
+    partition: int | None = None
 
 
 def cloudevent_headers() -> list[tuple[str, bytes]]:
@@ -279,8 +281,9 @@ def _send_round(
         while True:
             results[index] = timed_out  # until its delivery report says otherwise
             try:
+                where = {} if message.partition is None else {"partition": message.partition}
                 producer.produce(message.topic, key=message.key, value=message.value, headers=message.headers,
-                                 on_delivery=acked(index))  # fmt: skip
+                                 on_delivery=acked(index), **where)  # fmt: skip
                 sent.append(index)
                 break
             except BufferError:  # local queue full: let deliveries drain, then retry

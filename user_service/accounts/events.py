@@ -32,6 +32,12 @@ USER = object_schema(id=UUID)
 USER_REGISTERED = USER_EVENTS.event_type("user.registered", data=USER, summary="An account was created.")
 USER_UPDATED = USER_EVENTS.event_type("user.updated", data=USER, summary="An account's email or display name changed.")
 USER_LOGGED_IN = USER_EVENTS.event_type("user.logged_in", data=USER, summary="Someone logged in to the account.")
+USER_SNAPSHOT = USER_EVENTS.event_type(
+    "user.snapshot",
+    data=USER,
+    summary="The account as it is now, republished (manage.py republish) for consumers that need the current "
+    "state: an upsert, keyed and ordered like the account's other events.",
+)
 USER_DELETED = USER_EVENTS.event_type(
     "user.deleted",
     data=USER,

@@ -12,16 +12,22 @@ from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from accounts.events import USER_DELETED, USER_LOGGED_IN, USER_REGISTERED, USER_UPDATED, user_data
+from accounts.events import USER_DELETED, USER_LOGGED_IN, USER_REGISTERED, USER_SNAPSHOT, USER_UPDATED, user_data
 from accounts.models import User
 from accounts.throttling import email_attempts_forget, login_attempt_begin, login_attempt_succeeded
 from accounts.tokens import AccountRefreshToken, TokenPair, token_pair_for
 from servicekit.db import save_changes
 from servicekit.outbox import emit
+from servicekit.outbox.snapshots import Snapshots
 
 DUPLICATE_EMAIL = "A user with this email address already exists."
 BAD_CREDENTIALS = "No active account found with the given credentials."
 BAD_REFRESH = "Token is invalid or expired"
+
+#: What ``manage.py republish`` writes: a ``user.snapshot`` of each account (settings.EVENTS["SNAPSHOTS"]);
+#: ``--since`` picks the accounts that joined since then (accounts keep no time of their last change).
+USER_SNAPSHOTS = Snapshots(model=User, event_type=USER_SNAPSHOT, data=user_data, user_field="id",
+                           changed_field="date_joined")  # fmt: skip
 
 
 def user_signup(*, email: str, password: str, display_name: str = "") -> User:

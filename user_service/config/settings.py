@@ -21,6 +21,8 @@ AUTH_USER_MODEL = "accounts.User"
 EVENTS = {
     # What relay_outbox publishes and ensure_topics creates (accounts/events.py: the contract).
     "PUBLISHES": ["accounts.events.USER_EVENTS"],
+    # What republish writes: a user.snapshot of each account (accounts/services.py).
+    "SNAPSHOTS": ["accounts.services.USER_SNAPSHOTS"],
 }
 
 AUTH_PASSWORD_VALIDATORS = [

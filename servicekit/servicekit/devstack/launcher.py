@@ -22,6 +22,7 @@ processes from the same table, and docker-compose.yml runs the same commands.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import subprocess
@@ -270,6 +271,87 @@ def banner(env: dict[str, str], seconds: float, processes: int) -> str:
 """
 
 
+# -- operator commands against the running stack (make status, make tail ...) ------------------
+
+
+def tool_environment() -> dict[str, str]:
+    """The environment of an operator command under ``make run``: the development one, with the
+    embedded broker where ``make run`` put it (``KAFKA_PORT``)."""
+    env = dev_environment()
+    if "KAFKA_BOOTSTRAP_SERVERS" not in env:
+        env["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{env.get('KAFKA_PORT', '9092')}"
+    return env
+
+
+def manage_command(spec: ServiceSpec, args: list[str], *, compose: bool) -> int:
+    """Runs ``manage.py *args`` of ``spec`` against the running stack: ``make run``'s (here,
+    in the service's directory with its environment) or compose's (``docker compose exec``
+    in the service's web container). Returns its exit status; its output goes to ours."""
+    argv = _manage_argv(spec, args, compose=compose)
+    return subprocess.run(argv, **_manage_where(spec, compose), check=False).returncode  # noqa: S603
+
+
+def _manage_argv(spec: ServiceSpec, args: list[str], *, compose: bool) -> list[str]:
+    if compose:
+        return ["docker", "compose", "exec", "-T", f"{spec.short}-service", "python", "manage.py", *args]
+    return [sys.executable, "manage.py", *args]
+
+
+def _manage_where(spec: ServiceSpec, compose: bool) -> dict[str, object]:
+    if compose:
+        return {"cwd": ROOT}
+    return {"cwd": ROOT / spec.directory, "env": service_env(spec, tool_environment())}
+
+
+#: ``devstack manage consumers ...``: the command in each service of the kind.
+GROUPS = {"consumers": lambda spec: spec.consumer, "relays": lambda spec: spec.relay}
+
+
+def stack_status(*, compose: bool, extra: list[str]) -> list[dict]:
+    """Every service's ``manage.py status --json``, run side by side."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    env = tool_environment()
+
+    def one(spec: ServiceSpec) -> dict:
+        port = 8000 if compose else port_of(spec, env)
+        args = ["status", "--json", "--ready-url", f"http://127.0.0.1:{port}/readyz", *extra]
+        done = subprocess.run(_manage_argv(spec, args, compose=compose), **_manage_where(spec, compose),  # noqa: S603
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        try:
+            return json.loads(done.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            why = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            return {"service": spec.directory, "problems": [f"status failed: {why}"]}
+
+    with ThreadPoolExecutor(len(SERVICES)) as pool:
+        return list(pool.map(one, SERVICES))
+
+
+def status_table(docs: list[dict]) -> str:
+    """One row per service; the problems, if any, below."""
+    header = ("SERVICE", "READY", "OUTBOX", "PARKED", "OLDEST", "GROUP", "LAG", "DLQ", "HEALTH")
+    rows = [header]
+    for doc in docs:
+        outbox, consumer = doc.get("outbox") or {}, doc.get("consumer") or {}
+        oldest = outbox.get("oldest_pending_seconds")
+        rows.append((
+            doc["service"],
+            {True: "yes", False: "NO"}.get(doc.get("ready"), "?"),
+            str(outbox.get("pending", "-")),
+            str(outbox.get("parked", "-")),
+            "-" if oldest is None else f"{oldest:.0f}s",
+            consumer.get("state", "-") if consumer else "-",
+            " ".join(f"{t}={n}" for t, n in consumer.get("lag", {}).items()) or "-",
+            str(consumer.get("dead_letters", "-")) if consumer else "-",
+            "ok" if not doc["problems"] else "UNHEALTHY",
+        ))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    problems = [f"  {doc['service']}: {problem}" for doc in docs for problem in doc["problems"]]
+    return "\n".join([*lines, "", "healthy" if not problems else "unhealthy:", *problems])
+
+
 LOG_DIR = ROOT / "var" / "log"
 
 
@@ -347,6 +429,16 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("migrate", help="apply every service's migrations")
     one = commands.add_parser("serve", help="one service alone on its port, with the development server")
     one.add_argument("service", choices=[spec.short for spec in SERVICES])
+    status = commands.add_parser("status", help="every service's readiness, outbox, lag and dead letters (make status)")
+    status.add_argument("--compose", action="store_true", help="the docker compose stack (make up), not make run's")
+    status.add_argument("--json", action="store_true", help="one JSON object per service")
+    status.add_argument("--max-lag", help="events a group may be behind (default 1000)")
+    status.add_argument("--max-age", help="seconds the oldest pending outbox row may wait (default 60)")
+    manage_one = commands.add_parser("manage", help="run manage.py of a service against the running stack")
+    manage_one.add_argument("--compose", action="store_true", help="in the docker compose stack (make up)")
+    manage_one.add_argument("service", choices=[*(spec.short for spec in SERVICES), *GROUPS],
+                            help=f"a service, or each of: {', '.join(GROUPS)}")  # fmt: skip
+    manage_one.add_argument("args", nargs=argparse.REMAINDER, help="the manage.py command and its arguments")
     env_file = commands.add_parser("env", help="write .env for docker compose, with fresh secrets (make env)")
     env_file.add_argument("--force", action="store_true", help="overwrite an existing .env")
     args = parser.parse_args(argv)
@@ -361,6 +453,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "serve":
         return serve(args.service)
+    if args.command == "status":
+        limits = {"--max-lag": args.max_lag, "--max-age": args.max_age}
+        docs = stack_status(compose=args.compose, extra=[a for k, v in limits.items() if v for a in (k, v)])
+        print("\n".join(json.dumps(doc) for doc in docs) if args.json else status_table(docs), flush=True)
+        return 1 if any(doc["problems"] for doc in docs) else 0
+    if args.command == "manage":
+        if args.service not in GROUPS:
+            return manage_command(service(args.service), args.args, compose=args.compose)
+        failed = 0
+        for spec in filter(GROUPS[args.service], SERVICES):
+            print(f"== {spec.directory}", flush=True)
+            failed |= manage_command(spec, args.args, compose=args.compose) != 0
+        return int(failed)
     if args.command == "env":
         try:
             path = write_env_file(force=args.force)

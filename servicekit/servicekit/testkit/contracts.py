@@ -474,6 +474,51 @@ class OwnedResourceEventsContract(ResourceApi):
             assert sorted(pool.map(lambda _: call("delete"), range(4))) == [204, 404, 404, 404]
         assert OutboxEvent.objects.filter(key=obj["id"], event_type=f"{self.name}.deleted").count() == 1
 
+    def test_republish_writes_a_snapshot_of_each_current_object_resumably(self, alice: Caller, bob: Caller) -> None:
+        from io import StringIO
+
+        from django.core.management import CommandError, call_command
+
+        from servicekit.outbox.models import OutboxEvent
+        from servicekit.testkit.events import assert_matches_contract
+
+        def republish(*args: str) -> list[str]:
+            out = StringIO()
+            call_command("republish", *args, stdout=out)
+            return out.getvalue().splitlines()
+
+        def snapshots() -> dict[str, dict[str, Any]]:
+            rows = OutboxEvent.objects.filter(event_type=f"{self.name}.snapshot").order_by("id")
+            return {row.key: row.payload for row in rows}
+
+        kept = [self.create(alice, title=f"alice {i}") for i in range(3)]
+        gone = self.create(alice, title="deleted")
+        alice.client.delete(self.detail(gone))
+        bobs = self.create(bob)
+        changed = alice.client.patch(self.detail(kept[0]), {"title": "changed"}, format="json").json()
+
+        assert republish("--user", str(alice.id), "--dry-run")[-1].startswith("would republish 3 ")
+        lines = republish("--user", str(alice.id), "--batch-size", "2")
+        assert [line.split(":")[0] for line in lines[:2]] == ["batch 1", "batch 2"] and len(lines) == 3
+        assert lines[-1].startswith("republished 3 ") and f" as {self.name}.snapshot " in lines[-1]
+        written = snapshots()
+        assert set(written) == {obj["id"] for obj in kept}  # the deleted one is not there, nor bob's
+        for key, envelope in written.items():
+            assert_matches_contract(envelope, key=key)
+            assert envelope["userid"] == str(alice.id)
+        assert written[changed["id"]]["data"] == changed  # the object as the API shows it now
+        # Each one after the object's earlier events: it takes its place in the object's order.
+        last_before = OutboxEvent.objects.filter(key=changed["id"]).exclude(event_type=f"{self.name}.snapshot")
+        snapshot_row = OutboxEvent.objects.get(key=changed["id"], event_type=f"{self.name}.snapshot")
+        assert snapshot_row.id > max(last_before.values_list("id", flat=True))
+
+        OutboxEvent.objects.filter(event_type=f"{self.name}.snapshot").delete()
+        resume_after = lines[0].rsplit("--after ", 1)[1].rstrip(")")
+        republish("--after", resume_after)  # resumed: what sorts after the first batch, anyone's
+        assert set(snapshots()) == {k for k in {*(o["id"] for o in kept), bobs["id"]} if k > resume_after}
+        with pytest.raises(CommandError, match="is not an id of"):
+            call_command("republish", "--after", "not-an-id")
+
     def test_failed_writes_emit_nothing(self, alice: Caller) -> None:
         alice.client.post(self.url, {"title": ""}, format="json")
         alice.client.patch(f"{self.url}{uuid.uuid4()}/", {"title": "x"}, format="json")

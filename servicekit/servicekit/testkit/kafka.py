@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+
+from servicekit.topics import ReadMessage
 
 
 class FakeMessage:
@@ -55,20 +55,6 @@ def make_event(event_type: str, *, user_id: uuid.UUID | str | None = None, subje
     return EventEnvelope(source="tests", type=event_type, subject=subject, userid=user_id, data={"id": subject, **data})
 
 
-@dataclass(frozen=True)
-class ReadMessage:
-    topic: str
-    partition: int
-    offset: int
-    key: str | None
-    value: bytes | None
-    headers: dict[str, bytes]
-
-    @property
-    def envelope(self) -> dict[str, Any]:
-        return json.loads(self.value or b"null")
-
-
 def read_topic(
     topic: str,
     *,
@@ -77,61 +63,28 @@ def read_topic(
     bootstrap_servers: str | None = None,
 ) -> list[ReadMessage]:
     """The messages of ``topic`` from the beginning: until ``until(messages)`` holds, or
-    (``until=None``) up to the end of each partition as it is now.
-
-    Partitions are assigned directly (no consumer group), so reading starts at once.
+    (``until=None``) up to the real end of each partition as it is now
+    (:mod:`servicekit.topics`: no consumer group, the embedded broker's stale watermark allowed for).
     The broker is this service's (settings.KAFKA), or ``bootstrap_servers`` (no Django
     needed: the end-to-end suite reads the stack's topics so).
-    Raises AssertionError naming what was read if that is not reached in ``timeout``.
+
+    Raises AssertionError naming what was read if ``until`` does not hold within ``timeout``.
     """
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+    from servicekit.topics import read, reader
 
-    if bootstrap_servers is None:
-        from servicekit.kafka import _common
-
-        client = _common()
-    else:
-        client = {"bootstrap.servers": bootstrap_servers, "allow.auto.create.topics": False}
-    consumer = Consumer({**client, "group.id": f"test-reader-{uuid.uuid4()}", "enable.auto.commit": False,
-                         "fetch.wait.max.ms": 20})  # fmt: skip
+    consumer = reader(bootstrap_servers)
     try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
         if until is None:
-            ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
-
-            quiet = {"seen": -1, "since": time.monotonic()}
-
-            def until(messages: list[ReadMessage]) -> bool:
-                # Tansu can report a high watermark below the real end (a batch's base offset
-                # + 1): once past it, keep reading until the partitions stay quiet briefly.
-                last = dict.fromkeys(partitions, -1)
-                for m in messages:
-                    last[m.partition] = max(last[m.partition], m.offset)
-                if len(messages) != quiet["seen"]:
-                    quiet.update(seen=len(messages), since=time.monotonic())
-                caught_up = all(last[p] + 1 >= end for p, end in ends.items())
-                return caught_up and time.monotonic() - quiet["since"] > 0.3
-
+            return list(read(topic, consumer=consumer))
         messages: list[ReadMessage] = []
         deadline = time.monotonic() + timeout
-        while not until(messages):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{topic}: condition not met after {timeout}s; read {len(messages)} message(s)")
-            for msg in consumer.consume(500, timeout=0.2):
-                if msg.error():
-                    continue
-                key = msg.key()
-                messages.append(
-                    ReadMessage(
-                        msg.topic(),
-                        msg.partition(),
-                        msg.offset(),
-                        key.decode() if key else None,
-                        msg.value(),
-                        dict(msg.headers() or []),
-                    )
-                )
+        stop = lambda: until(messages) or time.monotonic() > deadline  # noqa: E731
+        for message in read(topic, follow=True, should_stop=stop, consumer=consumer):
+            messages.append(message)
+            if until(messages):
+                break
+        if not until(messages):
+            raise AssertionError(f"{topic}: condition not met after {timeout}s; read {len(messages)} message(s)")
         return messages
     finally:
         consumer.close()

@@ -90,3 +90,24 @@ def test_concurrent_deletes_of_an_account_announce_it_once(signup, transactional
         statuses = sorted(pool.map(delete, range(4)))
     assert statuses[0] == 204 and set(statuses[1:]) == {401}
     assert OutboxEvent.objects.filter(event_type="user.deleted").count() == 1
+
+
+def test_republish_writes_a_snapshot_of_each_account_as_it_is_now():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    alice = services.user_signup(email="alice@example.com", password=PASSWORD)
+    bob = services.user_signup(email="bob@example.com", password=PASSWORD)
+    services.user_update(user=alice, display_name="Alice")
+    services.user_delete(user=bob)
+    out = StringIO()
+    call_command("republish", stdout=out)
+    assert out.getvalue().splitlines()[-1].startswith("republished 1 users as user.snapshot")
+    [row] = OutboxEvent.objects.filter(event_type="user.snapshot")
+    assert_matches_contract(row.payload, key=str(alice.id), topic="user_events")
+    assert row.payload["data"]["display_name"] == "Alice" and "password" not in row.payload["data"]
+    out = StringIO()
+    call_command("republish", "--user", str(bob.id), stdout=out)  # gone: nothing to snapshot
+    assert out.getvalue().splitlines() == ["republished 0 users as user.snapshot (in the outbox: the relay "
+                                           "publishes them)"]  # fmt: skip

@@ -19,5 +19,6 @@ globals().update(
 
 EVENTS = {
     "PUBLISHES": ["widgets.events.WIDGET_EVENTS"],
+    "SNAPSHOTS": ["widgets.services.WIDGET_SNAPSHOTS"],
     "HANDLERS": "widgets.handlers.HANDLERS",
 }

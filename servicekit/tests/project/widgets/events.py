@@ -9,4 +9,5 @@ WIDGET_EVENTS = Topic("widget_events", owner="servicekit_tests", key="the widget
 WIDGET = object_schema(id=UUID, user_id=UUID, title={"type": "string"}, created_at=TIMESTAMP, updated_at=TIMESTAMP)
 WIDGET_CREATED = WIDGET_EVENTS.event_type("widget.created", data=WIDGET, summary="A widget was created.")
 WIDGET_UPDATED = WIDGET_EVENTS.event_type("widget.updated", data=WIDGET, summary="A widget changed.")
+WIDGET_SNAPSHOT = WIDGET_EVENTS.event_type("widget.snapshot", data=WIDGET, summary="A widget as it is now.")
 WIDGET_DELETED = WIDGET_EVENTS.event_type("widget.deleted", data=object_schema(id=UUID), summary="A widget went.")

@@ -1,7 +1,8 @@
 from uuid import UUID
 
-from servicekit.resources import OwnedResourceWrites
-from widgets.events import WIDGET, WIDGET_CREATED, WIDGET_DELETED, WIDGET_UPDATED
+from servicekit.outbox.snapshots import Snapshots
+from servicekit.resources import OwnedResourceWrites, snapshot
+from widgets.events import WIDGET, WIDGET_CREATED, WIDGET_DELETED, WIDGET_SNAPSHOT, WIDGET_UPDATED
 from widgets.models import Widget
 
 WIDGETS = OwnedResourceWrites(
@@ -11,6 +12,8 @@ WIDGETS = OwnedResourceWrites(
     deleted=WIDGET_DELETED,
     fields=tuple(WIDGET["properties"]),
 )
+WIDGET_SNAPSHOTS = Snapshots(model=Widget, event_type=WIDGET_SNAPSHOT, data=lambda w: snapshot(w, WIDGETS.fields),
+                             changed_field="updated_at")  # fmt: skip
 
 
 def widget_create(*, user_id: UUID, title: str) -> Widget:
