@@ -4,8 +4,9 @@ from uuid import UUID
 
 from notes.events import NOTE_CREATED, NOTE_DELETED, NOTE_FIELDS, NOTE_SNAPSHOT, NOTE_UPDATED
 from notes.models import Note
+from servicekit.outbox import snapshot
 from servicekit.outbox.snapshots import Snapshots
-from servicekit.resources import OwnedResourceWrites, snapshot
+from servicekit.resources import OwnedResourceWrites
 
 NOTES = OwnedResourceWrites(
     model=Note, created=NOTE_CREATED, updated=NOTE_UPDATED, deleted=NOTE_DELETED, fields=NOTE_FIELDS

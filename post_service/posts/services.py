@@ -4,8 +4,9 @@ from uuid import UUID
 
 from posts.events import POST_CREATED, POST_DELETED, POST_FIELDS, POST_SNAPSHOT, POST_UPDATED
 from posts.models import Post
+from servicekit.outbox import snapshot
 from servicekit.outbox.snapshots import Snapshots
-from servicekit.resources import OwnedResourceWrites, snapshot
+from servicekit.resources import OwnedResourceWrites
 
 POSTS = OwnedResourceWrites(
     model=Post, created=POST_CREATED, updated=POST_UPDATED, deleted=POST_DELETED, fields=POST_FIELDS

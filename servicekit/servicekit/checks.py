@@ -78,3 +78,20 @@ def check_admin_middleware(app_configs: Any = None, **kwargs: Any) -> list[check
         checks.Error(f"The admin needs {item} (BROWSER_MIDDLEWARE, BROWSER_PATHS).", id="servicekit.E010")
         for item in missing
     ]
+
+
+@checks.register(checks.Tags.models)
+def check_no_stray_models(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """A model of a servicekit app (``servicekit.inbox``...) imported by a service that does
+    not install that app lands in the ``servicekit`` app itself: a table nobody creates.
+    The runtime keeps such imports where the app is installed."""
+    from django.apps import apps
+
+    return [
+        checks.Error(
+            f"{model.__module__}.{model.__name__} is imported, but its app is not in INSTALLED_APPS.",
+            hint="Import it only in code of services that install its app.",
+            id="servicekit.E011",
+        )
+        for model in apps.get_app_config("servicekit").get_models()
+    ]

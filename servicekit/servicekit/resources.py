@@ -18,7 +18,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from servicekit.db import save_changes
 from servicekit.events import EventType
 from servicekit.inbox.models import DeletedUser
-from servicekit.outbox import Event, emit, emit_all, outbox_row
+from servicekit.outbox import Event, emit, emit_all, outbox_row, snapshot
 
 M = TypeVar("M", bound=Model)
 
@@ -41,11 +41,6 @@ def user_lock(*user_ids: uuid.UUID | str) -> None:
 def user_lock_key(user_id: uuid.UUID | str) -> int:
     """The advisory lock of a user: 63 bits of the id (a signed bigint)."""
     return uuid.UUID(str(user_id)).int >> 65
-
-
-def snapshot(instance: Model, fields: tuple[str, ...]) -> dict[str, Any]:
-    """The public representation an event carries: ``fields`` of ``instance``."""
-    return {name: getattr(instance, name) for name in fields}
 
 
 @dataclass(frozen=True)

@@ -99,3 +99,24 @@ def test_make_env_replaces_every_placeholder_with_a_fresh_secret():
     # Everything else is .env.example as it is.
     unchanged = [line for line in EXAMPLE.splitlines() if "change-me" not in line and "CLUSTER_ID=" not in line]
     assert [line for line in written.splitlines() if line in unchanged] == unchanged
+
+
+def test_a_model_of_an_app_the_service_does_not_install_stops_it():
+    """As if a service imported servicekit.inbox.models without installing servicekit.inbox:
+    the model lands in the servicekit app, a table nobody creates."""
+    from django.apps import apps
+    from django.db import models
+
+    from servicekit.checks import check_no_stray_models
+
+    assert check_no_stray_models() == []
+
+    class Stray(models.Model):
+        class Meta:
+            app_label = "servicekit"
+
+    try:
+        assert [m.id for m in check_no_stray_models()] == ["servicekit.E011"]
+    finally:
+        del apps.all_models["servicekit"]["stray"]
+        apps.clear_cache()

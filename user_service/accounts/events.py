@@ -12,7 +12,7 @@ from typing import Any
 
 from accounts.models import User
 from servicekit.events import UUID, Topic, object_schema
-from servicekit.resources import snapshot
+from servicekit.outbox import snapshot
 
 USER_EVENTS = Topic(
     "user_events",

@@ -49,6 +49,11 @@ class Event:
     data: dict[str, Any]
 
 
+def snapshot(instance: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    """What an event's ``data`` carries of an object: ``fields`` of ``instance``."""
+    return {name: getattr(instance, name) for name in fields}
+
+
 def outbox_row(event: Event) -> OutboxEvent:
     """The (unsaved) outbox row of ``event``: its CloudEvents envelope, topic and key."""
     from servicekit.outbox.models import OutboxEvent

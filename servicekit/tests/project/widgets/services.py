@@ -1,7 +1,8 @@
 from uuid import UUID
 
+from servicekit.outbox import snapshot
 from servicekit.outbox.snapshots import Snapshots
-from servicekit.resources import OwnedResourceWrites, snapshot
+from servicekit.resources import OwnedResourceWrites
 from widgets.events import WIDGET, WIDGET_CREATED, WIDGET_DELETED, WIDGET_SNAPSHOT, WIDGET_UPDATED
 from widgets.models import Widget
 
