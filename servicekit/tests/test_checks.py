@@ -111,7 +111,7 @@ def test_a_model_of_an_app_the_service_does_not_install_stops_it():
 
     assert check_no_stray_models() == []
 
-    class Stray(models.Model):
+    class Stray(models.Model):  # noqa: DJ008 - never shown
         class Meta:
             app_label = "servicekit"
 

@@ -33,7 +33,9 @@ def wait_until_events_flow(stack: Stack) -> None:
     """Ready HTTP is not yet a live pipeline: the consumers' first group join takes a few
     seconds. One signup, seen by consumer_service, shows that events flow end to end."""
     probe = User(stack)
-    eventually(lambda: _assert(probe.call("GET", "consumer", "/api/events/").json()["count"] >= 1), timeout=60)
+    eventually(
+        lambda: _assert(probe.call("GET", "consumer", "/api/events/?count=true").json()["count"] >= 1), timeout=60
+    )
 
 
 def _assert(condition: bool) -> None:
