@@ -41,6 +41,10 @@ class KnownObject(models.Model):
     kind = models.CharField(max_length=16)
     deleted = models.BooleanField(default=False)
 
+    class Meta:
+        # Erasing a user deletes their objects (services.users_erase).
+        indexes = [models.Index(fields=["user_id"], name="knownobject_user_idx")]
+
     def __str__(self) -> str:
         return f"{self.kind} {self.subject}{' (deleted)' if self.deleted else ''}"
 

@@ -191,6 +191,16 @@ class OwnedResourceContract(ResourceApi):
         assert [o["id"] for o in bob.client.get(self.url).json()["results"]] == [bobs["id"]]
         assert {o["id"] for o in alice.client.get(self.url).json()["results"]} == {o["id"] for o in mine}
 
+    def test_its_table_has_only_the_indexes_its_queries_use(self) -> None:
+        """The primary key, and (user_id, created_at) for the list and the deletion of a
+        user's objects: each index is one more write per insert."""
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            constraints = connection.introspection.get_constraints(cursor, self.model._meta.db_table)
+        indexes = sorted(c["columns"] for c in constraints.values() if c["index"] or c["primary_key"])
+        assert indexes == [["id"], ["user_id", "created_at"]], indexes
+
     def test_listing_with_thousands_of_other_users_rows(self, alice: Caller) -> None:
         others = [uuid.uuid4() for _ in range(50)]
         self.model.objects.bulk_create(
