@@ -5,17 +5,19 @@ from __future__ import annotations
 import re
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Model, QuerySet
 from django.utils.functional import cached_property
-from rest_framework import serializers, viewsets
+from rest_framework import ISO_8601, serializers, viewsets
 from rest_framework.request import Request
 from rest_framework.serializers import BaseSerializer
+from rest_framework.settings import api_settings
 from rest_framework.utils.serializer_helpers import BindingDict
 
 
@@ -56,7 +58,12 @@ class OwnedResourceViewSet(viewsets.ModelViewSet):
     ordering = ("-created_at", "-id")
 
     def get_queryset(self) -> QuerySet:
-        return self.selector(user_id=caller_id(self.request))
+        objects = self.selector(user_id=caller_id(self.request))
+        if self.action == "list":
+            # A page is only read and shown: plain rows, not model instances (the serializer
+            # reads either), about a third of a list's time spent building them.
+            return objects.values(*self.get_serializer_class().Meta.fields)
+        return objects
 
     def perform_create(self, serializer: BaseSerializer) -> None:
         serializer.instance = self.services.create(user_id=caller_id(self.request), **serializer.validated_data)
@@ -110,7 +117,8 @@ class StrictEmailField(StringOnly, serializers.EmailField):
 
 
 class FieldsBuiltOnce:
-    """A serializer whose fields are built once per class (and thread), not per instance.
+    """A serializer whose fields are built once per class (and thread), not per instance,
+    and that shows plain values without going through every field's machinery.
 
     DRF builds a serializer's fields anew for every instance (a ModelSerializer from its
     model, each time); for an API call that validates one body and renders one object,
@@ -118,6 +126,11 @@ class FieldsBuiltOnce:
     every later instance of the class takes them over, bound to itself. Safe for
     serializers that do not change their fields per instance (none here does); per thread,
     so that a threaded server never shares them between requests in flight.
+
+    Showing an object (``to_representation``), a field whose output is a plain
+    conversion of its value (text, a UUID, a UTC datetime, a number) is converted directly,
+    from a model instance or from a row of ``QuerySet.values()``; any other field (nested,
+    dotted source, a method) is asked as DRF would. The output is the same.
     """
 
     _built = threading.local()
@@ -134,12 +147,60 @@ class FieldsBuiltOnce:
                 field.parent = self
         return fields
 
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        plan = self._built.__dict__.setdefault("plans", {}).get(type(self))
+        if plan is None:
+            plan = self._built.plans[type(self)] = [
+                (name, field.source, _plain_conversion(field), field) for name, field in self.fields.items()
+                if not field.write_only
+            ]  # fmt: skip
+        mapping = isinstance(instance, Mapping)
+        shown = {}
+        for name, source, convert, field in plan:
+            if convert is None:
+                shown[name] = field.to_representation(field.get_attribute(instance))
+                continue
+            value = instance[source] if mapping else getattr(instance, source)
+            shown[name] = None if value is None else convert(value)
+        return shown
+
+
+def _iso_utc(value: datetime) -> str:
+    """As DRF's DateTimeField shows a UTC datetime (ISO 8601, ``Z``)."""
+    shown = value.astimezone(UTC).isoformat()
+    return shown[:-6] + "Z" if shown.endswith("+00:00") else shown
+
+
+def _plain_conversion(field: serializers.Field) -> Callable[[Any], Any] | None:
+    """How to show ``field``'s value without the field, if it is that simple."""
+    if field.source == "*" or "." in field.source or isinstance(field, serializers.BaseSerializer):
+        return None
+    if type(field) in (serializers.CharField, StrictCharField, serializers.EmailField, StrictEmailField):
+        return str
+    if type(field) is serializers.UUIDField and field.uuid_format == "hex_verbose":
+        return str
+    if type(field) is UTCDateTimeField and getattr(field, "format", api_settings.DATETIME_FORMAT) == ISO_8601:
+        return _iso_utc
+    if type(field) in (serializers.IntegerField, serializers.BooleanField, serializers.JSONField):
+        return {serializers.IntegerField: int, serializers.BooleanField: bool}.get(type(field), lambda value: value)
+    return None
+
+
+class UTCDateTimeField(serializers.DateTimeField):
+    """A datetime shown in UTC, the services' only time zone (``TIME_ZONE = "UTC"``): given
+    the zone, DRF skips looking up the request's current one for every value it shows."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("default_timezone", UTC)
+        super().__init__(**kwargs)
+
 
 class StrictModelSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     """A ModelSerializer whose text fields take strings only, with its fields built once."""
 
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
+        models.DateTimeField: UTCDateTimeField,
         models.CharField: StrictCharField,
         models.TextField: StrictCharField,
         models.EmailField: StrictEmailField,

@@ -27,3 +27,16 @@ def test_a_thread_builds_its_own():
 def test_errors_do_not_leak_into_the_next_instance(title):
     assert not WidgetSerializer(data={"title": title}).is_valid()
     assert WidgetSerializer(data={"title": "fine"}).is_valid()
+
+
+@pytest.mark.django_db
+def test_objects_and_rows_are_shown_exactly_as_drf_shows_them(make_widgets):
+    from rest_framework import serializers
+
+    from widgets.models import Widget
+
+    [widget] = make_widgets(1, title="  spaced  é ")
+    row = Widget.objects.values(*WidgetSerializer.Meta.fields).get(id=widget.id)
+    drf = serializers.ModelSerializer.to_representation(WidgetSerializer(widget), widget)
+    assert WidgetSerializer(widget).data == drf == WidgetSerializer(row).data
+    assert drf["created_at"].endswith("Z") and drf["id"] == str(widget.id)
