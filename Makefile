@@ -56,8 +56,8 @@ logs-consumer: ## Tail consumer_service's event log (the compose worker if it ru
 	@if $(COMPOSE) ps -q consumer-worker 2>/dev/null | grep -q .; then \
 		$(COMPOSE) logs -f consumer-worker; \
 	else \
-		touch var/log/consume-consumer.log 2>/dev/null || { mkdir -p var/log && touch var/log/consume-consumer.log; }; \
-		tail -n 50 -F var/log/consume-consumer.log; \
+		touch var/log/worker-consumer.log 2>/dev/null || { mkdir -p var/log && touch var/log/worker-consumer.log; }; \
+		tail -n 50 -F var/log/worker-consumer.log; \
 	fi
 
 # Operator commands (README, Operations) go to the compose stack's containers while it runs,

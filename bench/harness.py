@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from servicekit.devstack.embedded_broker import EmbeddedBroker  # noqa: E402
-from servicekit.devstack.launcher import SERVICES, stack_processes  # noqa: E402
+from servicekit.devstack.launcher import SERVICES, service_env, stack_processes  # noqa: E402
 from tests.e2e.stack import TEST_DATABASE_URL, database_url, drop_database, free_port, recreate_database  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -166,10 +166,20 @@ class BenchStack:
         return f"bench_{next(s for s in SERVICES if s.short == short).directory}"
 
     def start(self, name: str, **env: str) -> subprocess.Popen:
-        process = next(p for p in stack_processes(self.env) if p.name == name)
+        """A process of the stack's table (``web-note``, ``worker-post``), or one loop of a
+        service alone: ``relay-<short>`` (relay_outbox), ``consume-<short>`` (consume_events)."""
+        role, _, short = name.partition("-")
+        if role in ("relay", "consume"):
+            spec = next(s for s in SERVICES if s.short == short)
+            command = "relay_outbox" if role == "relay" else "consume_events"
+            argv, cwd = [sys.executable, "manage.py", command], ROOT / spec.directory
+            child_env = service_env(spec, self.env)
+        else:
+            process = next(p for p in stack_processes(self.env) if p.name == name)
+            argv, cwd, child_env = process.argv, process.cwd, process.env
         log = (self.log_dir / f"{name}.log").open("ab")
-        self.running[name] = subprocess.Popen(process.argv, cwd=process.cwd, env={**process.env, **env},
-                                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        self.running[name] = subprocess.Popen(argv, cwd=cwd, env={**child_env, **env}, stdout=log,
+                                              stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
         return self.running[name]
 
     def stop(self, name: str) -> None:

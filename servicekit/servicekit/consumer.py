@@ -180,7 +180,7 @@ class EventConsumer:
         self.attempts = max(1, settings.KAFKA["HANDLER_ATTEMPTS"])
         self.batch_size = settings.KAFKA["CONSUMER_BATCH_SIZE"]
         self.delivery_timeout = settings.KAFKA["DELIVERY_TIMEOUT_MS"] / 1000 + 5
-        self.heartbeat = Heartbeat()
+        self.heartbeat = Heartbeat(loop="consumer")
         self.counts: Counter[str] = Counter()
         self._should_stop: Callable[[], bool] = lambda: False
         self._uncommitted = False

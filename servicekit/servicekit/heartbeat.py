@@ -1,9 +1,13 @@
-"""Liveness for workers without HTTP (relays, consumers): a file touched by the loop.
+"""Liveness for workers without HTTP (relays, consumers): a file touched by their loops.
 
-The loop calls ``beat()`` each iteration (at most once a second touches the file at
-``HEARTBEAT_FILE``; unset = off). A container healthcheck runs
+Each loop calls ``beat()`` every iteration and in every wait (at most once a second
+touches the file at ``HEARTBEAT_FILE``; unset = off). A container healthcheck runs
 ``python -m servicekit.heartbeat /tmp/heartbeat --max-age 60``, which fails when the
-file is missing or stale, i.e. when the loop is stuck or dead.
+file is missing or stale, i.e. when a loop is stuck or dead.
+
+Loops of one process (``manage.py run_workers``: a relay and a consumer) share the file:
+it is touched only while every one of them has beaten within :data:`STUCK_SECONDS`, so
+one stuck loop makes the process unhealthy however well the other one runs.
 """
 
 from __future__ import annotations
@@ -14,17 +18,28 @@ import sys
 import time
 from pathlib import Path
 
+#: A loop that has not beaten for this long is stuck (every wait of a loop beats).
+STUCK_SECONDS = 30.0
+
 
 class Heartbeat:
-    def __init__(self, path: str | None = None) -> None:
+    #: The last beat of every loop of this process, by name.
+    _loops: dict[str, float] = {}
+
+    def __init__(self, path: str | None = None, *, loop: str = "loop") -> None:
         path = path if path is not None else os.environ.get("HEARTBEAT_FILE", "")
         self.path = Path(path) if path else None
+        self.loop = loop
         self._last = 0.0
+        self._loops[loop] = time.monotonic()
 
     def beat(self) -> None:
         now = time.monotonic()
+        self._loops[self.loop] = now
         if self.path is None or now - self._last < 1.0:
             return
+        if any(now - last > STUCK_SECONDS for last in self._loops.values()):
+            return  # another loop of this process is stuck: let the file go stale
         self._last = now
         self.path.touch()
 

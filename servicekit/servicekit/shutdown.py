@@ -29,5 +29,9 @@ class StopFlag:
         log.info("%s received: finishing the current work, then stopping", signal.Signals(signum).name)
         self._stopping = True
 
+    def set(self) -> None:
+        """Stops the loops as a signal would (a loop of the same process failed)."""
+        self._stopping = True
+
     def __call__(self) -> bool:
         return self._stopping

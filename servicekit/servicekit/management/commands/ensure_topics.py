@@ -1,9 +1,8 @@
-from django.core.management.base import BaseCommand
-
 from servicekit.kafka import ensure_topics, own_topics
+from servicekit.management.base import HeadlessCommand
 
 
-class Command(BaseCommand):
+class Command(HeadlessCommand):
     help = (
         "Create the topics this service owns (those it publishes, its dead-letter topic) that do not exist yet, "
         "with the retention they declare, and set that retention on those that exist with another."

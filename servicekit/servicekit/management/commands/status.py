@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from servicekit.management.base import HeadlessCommand
 from servicekit.ops.status import MAX_LAG, MAX_PENDING_AGE_SECONDS, service_status
 
 
@@ -29,7 +30,7 @@ def status_line(doc: dict[str, Any]) -> str:
     return " ".join(parts) + (": ok" if not problems else ": UNHEALTHY: " + "; ".join(problems))
 
 
-class Command(BaseCommand):
+class Command(HeadlessCommand):
     help = (
         "This service's health: readiness (with --ready-url), the outbox's pending and parked rows and the age of "
         "the oldest pending one, the consumer group's state and lag per topic (against the real end of each "

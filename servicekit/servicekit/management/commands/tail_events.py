@@ -8,9 +8,10 @@ import json
 import sys
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from servicekit.events import InvalidEvent
+from servicekit.management.base import HeadlessCommand
 from servicekit.ops.lines import event_json, event_line, parse_event, parse_time
 from servicekit.shutdown import StopFlag
 from servicekit.topics import Start, TopicError, read
@@ -27,7 +28,7 @@ def start_arg(text: str) -> Start:
     return Start.at_time(parse_time(text))
 
 
-class Command(BaseCommand):
+class Command(HeadlessCommand):
     help = (
         "Print the events of a topic, one line each (time, position, type, key, user, a short data summary), "
         "from now on, or from the beginning, an offset or a time. Joins no consumer group and commits nothing. "

@@ -1,11 +1,12 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from servicekit.consumer import EventConsumer
 from servicekit.kafka import event_handlers
+from servicekit.management.base import HeadlessCommand
 from servicekit.shutdown import StopFlag
 
 
-class Command(BaseCommand):
+class Command(HeadlessCommand):
     help = "Consume this service's topics (settings.EVENTS['HANDLERS']) until SIGTERM/SIGINT."
 
     def handle(self, *args, **options) -> None:

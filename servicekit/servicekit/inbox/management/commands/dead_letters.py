@@ -7,9 +7,10 @@ import json
 import re
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from servicekit.kafka import event_handlers
+from servicekit.management.base import HeadlessCommand
 from servicekit.ops import deadletters
 from servicekit.ops.deadletters import DeadLetter, DeadLetters
 from servicekit.ops.lines import age
@@ -28,7 +29,7 @@ def letter_arg(text: str) -> tuple[int, int, int]:
     return int(match[1]), int(match[2]), int(match[3] or match[2])
 
 
-class Command(BaseCommand):
+class Command(HeadlessCommand):
     help = (
         "This service's dead letters (<group>.dlq): list them, show one, replay them to their origin topic "
         "(at least once: consumers skip events they applied already), or skip them. What was replayed is recorded "

@@ -6,10 +6,11 @@ import json
 import logging
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
+from servicekit.management.base import HeadlessCommand
 from servicekit.ops.lines import age, iso
 from servicekit.outbox.models import OutboxEvent
 from servicekit.outbox.relay import request_rescan, retry_parked
@@ -36,7 +37,7 @@ def _waiting_behind(row: OutboxEvent) -> int:
     return OutboxEvent.objects.filter(key=row.key, id__gt=row.id).count()
 
 
-class Command(BaseCommand):
+class Command(HeadlessCommand):
     help = (
         "The events waiting in this service's outbox: pending ones (the relay publishes them) and parked ones "
         "(the broker refused them for good; the later events of their key wait behind them). Retry a parked row "

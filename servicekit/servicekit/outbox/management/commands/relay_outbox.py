@@ -1,10 +1,9 @@
-from django.core.management.base import BaseCommand
-
+from servicekit.management.base import HeadlessCommand
 from servicekit.outbox.relay import OutboxRelay
 from servicekit.shutdown import StopFlag
 
 
-class Command(BaseCommand):
+class Command(HeadlessCommand):
     help = "Publish outbox events to Kafka until SIGTERM/SIGINT (safe to run several at once)."
 
     def handle(self, *args, **options) -> None:

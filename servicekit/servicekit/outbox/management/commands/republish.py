@@ -7,14 +7,15 @@ import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from servicekit.management.base import HeadlessCommand
 from servicekit.ops.lines import parse_time
 from servicekit.outbox.snapshots import declared_snapshots
 from servicekit.shutdown import StopFlag
 
 
-class Command(BaseCommand):
+class Command(HeadlessCommand):
     help = (
         "Write a snapshot event (<aggregate>.snapshot: the object as it is now) of each current object to the "
         "outbox, in batches, each in order with the object's other events; the relay publishes them. For a new "
