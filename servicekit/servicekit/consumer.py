@@ -91,15 +91,17 @@ BatchHandler = Callable[[list[Received]], None]
 
 @dataclass
 class EventHandlers:
-    """What one consuming service reacts to: its group, its topics and a handler per type.
+    """What one consuming service reacts to: its group, its topics and the handlers of each type.
 
     Types are named as the producer's contract declares them (``docs/asyncapi.yaml``);
-    a test checks that every one named here is declared there.
+    a test checks that every one named here is declared there. A type may have several
+    handlers (a service's own, and servicekit's token revocations, say): each gets the
+    event, in registration order, the handlers of every event of the topic last.
     """
 
     group: str
-    _handlers: dict[tuple[str, str], BatchHandler] = field(default_factory=dict)
-    _every: dict[str, BatchHandler] = field(default_factory=dict)
+    _handlers: dict[tuple[str, str], list[BatchHandler]] = field(default_factory=dict)
+    _every: dict[str, list[BatchHandler]] = field(default_factory=dict)
 
     @property
     def dead_letter_topic(self) -> str:
@@ -119,9 +121,10 @@ class EventHandlers:
 
         def register(handler: BatchHandler) -> BatchHandler:
             for name in types:
-                if (topic, name) in self._handlers:
-                    raise ValueError(f"{name} on {topic} has a handler already")
-                self._handlers[(topic, name)] = handler
+                registered = self._handlers.setdefault((topic, name), [])
+                if handler in registered:
+                    raise ValueError(f"{handler.__name__} handles {name} on {topic} already")
+                registered.append(handler)
             return handler
 
         return register
@@ -145,13 +148,17 @@ class EventHandlers:
 
         def register(handler: BatchHandler) -> BatchHandler:
             for topic in topics:
-                self._every[topic] = handler
+                registered = self._every.setdefault(topic, [])
+                if handler in registered:
+                    raise ValueError(f"{handler.__name__} handles every event of {topic} already")
+                registered.append(handler)
             return handler
 
         return register
 
-    def handler_for(self, topic: str, event_type: str) -> BatchHandler | None:
-        return self._handlers.get((topic, event_type)) or self._every.get(topic)
+    def handlers_for(self, topic: str, event_type: str) -> tuple[BatchHandler, ...]:
+        """The handlers of an event, in the order they run (none: the event is skipped)."""
+        return (*self._handlers.get((topic, event_type), ()), *self._every.get(topic, ()))
 
 
 class Interrupted(Exception):
@@ -269,30 +276,38 @@ class EventConsumer:
     def _apply(self, received: Sequence[Received]) -> set[str]:
         """One transaction: the new events' ids recorded and their effects applied.
         Returns the ids that were new. Raises HandlerFailed (everything rolled back)."""
-        plan: list[tuple[Received, BatchHandler]] = []
+        plan: list[tuple[Received, tuple[BatchHandler, ...]]] = []
         seen: set[str] = set()
         for item in received:  # first copies of the events some handler takes
-            handler = self.handlers.handler_for(item.delivery.topic, item.event.type)
-            if handler is not None and item.id not in seen:
+            handlers = self.handlers.handlers_for(item.delivery.topic, item.event.type)
+            if handlers and item.id not in seen:
                 seen.add(item.id)
-                plan.append((item, handler))
+                plan.append((item, handlers))
         if not plan:
             return set()
         with transaction.atomic():
             new = record_processed([item for item, _ in plan])
-            fresh = [(item, handler) for item, handler in plan if item.id in new]
-            for handler, group in groupby(fresh, key=lambda pair: pair[1]):
-                try:
-                    handler([item for item, _ in group])
-                except (OperationalError, InterfaceError):
-                    raise
-                except Exception as exc:
-                    raise HandlerFailed from exc
-                if connection.needs_rollback:
-                    # The handler swallowed a database error: leaving the block would roll
-                    # back silently, and the offsets must not be stored for it.
-                    raise HandlerFailed from OperationalError("the transaction was marked for rollback")
+            fresh = [(item, handlers) for item, handlers in plan if item.id in new]
+            # Consecutive events with the same handlers: one call of each handler for them all.
+            for handlers, group in groupby(fresh, key=lambda pair: pair[1]):
+                events = [item for item, _ in group]
+                for handler in handlers:
+                    self._call(handler, events)
         return new
+
+    @staticmethod
+    def _call(handler: BatchHandler, events: list[Received]) -> None:
+        """Raises HandlerFailed for anything but the database being away."""
+        try:
+            handler(events)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as exc:
+            raise HandlerFailed from exc
+        if connection.needs_rollback:
+            # The handler swallowed a database error: leaving the block would roll
+            # back silently, and the offsets must not be stored for it.
+            raise HandlerFailed from OperationalError("the transaction was marked for rollback")
 
     def _apply_alone(self, message: Message, received: Received) -> None:
         """One event in its own transaction: retried with backoff, then dead-lettered."""
@@ -428,7 +443,7 @@ class EventConsumer:
         now, logged = time.time(), set()
         for item in received:
             event, delivery = item.event, item.delivery
-            if self.handlers.handler_for(delivery.topic, event.type) is None:
+            if not self.handlers.handlers_for(delivery.topic, event.type):
                 self.counts["skipped"] += 1
                 log.debug("%s %s: no handler in this service, skipped", event.type, delivery)
                 continue

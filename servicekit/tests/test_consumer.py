@@ -93,6 +93,36 @@ def test_a_batch_costs_the_same_statements_for_one_event_as_for_a_hundred():
     assert len(hundred) == len(one) <= 4, [q["sql"][:80] for q in hundred]
 
 
+def test_a_type_may_have_several_handlers_each_called_once_per_run_of_events():
+    """A service's own handler and servicekit's (token revocations, say) both get the event;
+    those of every event of the topic too, last; consecutive events share the calls."""
+    calls = []
+    handlers = EventHandlers(group="servicekit_tests")
+
+    def recorder(name):
+        def handle(received):
+            calls.append((name, [item.event.type for item in received]))
+
+        handle.__name__ = name
+        return handle
+
+    handlers.batch(TOPIC, "widget.created", "widget.deleted")(recorder("own"))
+    handlers.batch(TOPIC, "widget.deleted")(recorder("kit"))
+    handlers.every_event(TOPIC)(recorder("every"))
+    with pytest.raises(ValueError, match=r"handles widget\.deleted"):
+        handlers.batch(TOPIC, "widget.deleted")(handlers.handlers_for(TOPIC, "widget.deleted")[0])
+    types = ["widget.created", "widget.deleted", "widget.deleted", "widget.updated"]
+    consumer_with(handlers).handle_batch([message(widget_event(t), i) for i, t in enumerate(types)])
+    assert calls == [
+        ("own", ["widget.created"]),
+        ("every", ["widget.created"]),
+        ("own", ["widget.deleted", "widget.deleted"]),
+        ("kit", ["widget.deleted", "widget.deleted"]),
+        ("every", ["widget.deleted", "widget.deleted"]),
+        ("every", ["widget.updated"]),
+    ]
+
+
 def test_redeliveries_and_repeats_within_a_batch_are_applied_once():
     consumer = consumer_with()
     first, second = widget_event(), widget_event()

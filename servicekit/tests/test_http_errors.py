@@ -23,6 +23,7 @@ def test_unknown_paths_are_a_json_404_even_with_debug(client, settings, debug, p
     assert response.json() == {"detail": "Not found."}  # not Django's page listing every URL pattern
 
 
+@pytest.mark.usefixtures("admin_enabled")
 @pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
 def test_the_docs_page_and_the_admin_keep_their_html(client, settings, debug):
     settings.DEBUG = debug

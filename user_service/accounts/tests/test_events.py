@@ -47,7 +47,7 @@ def test_every_user_event_type_is_published_with_envelope_key_and_topic(api_clie
 def test_a_rolled_back_write_leaves_no_event(db):
     def failing_request() -> None:
         with transaction.atomic():
-            services.user_signup(email="ghost@example.com", password=PASSWORD)
+            services.user_signup(email="ghost@example.com", password=PASSWORD, client=services.Client())
             raise RuntimeError("the request failed after the write")
 
     with pytest.raises(RuntimeError):

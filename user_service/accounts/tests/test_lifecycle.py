@@ -2,12 +2,14 @@
 
 import uuid
 
+import jwt
 import pytest
-from rest_framework_simplejwt.tokens import AccessToken
 
-from accounts.models import User
+from accounts.models import Session, User
 from conftest import PASSWORD
+from servicekit.jwt import hmac_kid
 from servicekit.testkit.service import assert_openapi_schema_valid
+from servicekit.tokens import AccessToken
 
 pytestmark = pytest.mark.django_db
 
@@ -57,7 +59,7 @@ def test_full_account_lifecycle(api_client):
     assert relogin.status_code == 401
 
 
-def test_token_claims(signup):
+def test_token_claims(signup, settings):
     body = signup()
     claims = AccessToken(body["access"]).payload
     assert claims["user_id"] == body["user"]["id"]
@@ -66,7 +68,13 @@ def test_token_claims(signup):
     assert claims["iss"] == "user_service"
     assert claims["aud"] == "microservices"
     assert {"jti", "exp", "iat"} <= set(claims)
-    assert claims["exp"] - claims["iat"] == 15 * 60
+    # iat to the microsecond (revocations compare it), exp in whole seconds
+    assert 15 * 60 - 1 < claims["exp"] - claims["iat"] <= 15 * 60
+    assert isinstance(claims["iat"], float)
+    # Both tokens name the session they belong to, and the key that signed them.
+    refresh = jwt.decode(body["refresh"], options={"verify_signature": False})
+    assert claims["sid"] == refresh["sid"] == str(Session.objects.get(user_id=body["user"]["id"]).id)
+    assert jwt.get_unverified_header(body["access"])["kid"] == hmac_kid(settings.SIMPLE_JWT["SIGNING_KEY"])
 
 
 def test_refresh_of_deleted_user_is_401_not_500(api_client, signup):
@@ -83,6 +91,7 @@ def test_patch_me_changes_profile_but_never_protected_fields(api_client, signup)
         {
             "display_name": "Alice",
             "email": "alice2@example.com",
+            "current_password": PASSWORD,
             "id": str(uuid.uuid4()),
             "is_staff": True,
             "is_superuser": True,
@@ -126,7 +135,10 @@ def test_patch_email_to_taken_address_any_case_is_400(api_client, signup):
     signup("bob@example.com")
     alice = signup("alice@example.com")
     response = api_client.patch(
-        "/api/users/me/", {"email": "BOB@example.com"}, format="json", **bearer(alice["access"])
+        "/api/users/me/",
+        {"email": "BOB@example.com", "current_password": PASSWORD},
+        format="json",
+        **bearer(alice["access"]),
     )
     assert response.status_code == 400
     assert "email" in response.json()
