@@ -41,16 +41,26 @@ def test_full_account_lifecycle(api_client):
     assert refreshed.status_code == 200
     new_access, new_refresh = refreshed.json()["access"], refreshed.json()["refresh"]
     assert new_refresh != refresh
-    # Rotation: the old refresh token is now blacklisted.
+    # Rotation: the old refresh token is refused now, and presenting it ends its whole
+    # session (reuse detection): the new tokens too.
     again = api_client.post("/api/users/token/refresh/", {"refresh": refresh}, format="json")
     assert again.status_code == 401
     assert "detail" in again.json()
+    assert api_client.post("/api/users/token/refresh/", {"refresh": new_refresh}, format="json").status_code == 401
+    assert api_client.get("/api/users/me/", **bearer(new_access)).status_code == 401
 
+    login = api_client.post("/api/users/login/", {"email": "alice@example.com", "password": PASSWORD}, format="json")
+    new_access, new_refresh = login.json()["access"], login.json()["refresh"]
     logout = api_client.post("/api/users/logout/", {"refresh": new_refresh}, format="json", **bearer(new_access))
     assert logout.status_code == 200
     after_logout = api_client.post("/api/users/token/refresh/", {"refresh": new_refresh}, format="json")
     assert after_logout.status_code == 401
 
+    # Logging out ended that session, its access token too.
+    assert api_client.get("/api/users/me/", **bearer(new_access)).status_code == 401
+    new_access = api_client.post(
+        "/api/users/login/", {"email": "alice@example.com", "password": PASSWORD}, format="json"
+    ).json()["access"]
     delete = api_client.delete("/api/users/me/", **bearer(new_access))
     assert delete.status_code == 204
     assert not User.objects.filter(id=user_id).exists()
@@ -230,3 +240,18 @@ def test_readyz_is_503_naming_the_database_when_it_is_down(api_client, db, monke
     response = api_client.get("/readyz")
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable", "checks": {"database": "error: OperationalError"}}
+
+
+def test_the_admin_login_is_limited_like_the_apis(client, make_user, settings):
+    settings.LOGIN_MAX_FAILURES_PER_EMAIL_AND_ADDRESS = 3
+    make_user("root@example.com", is_staff=True, is_superuser=True)
+    form = {"username": "ROOT@example.com"}
+    for _ in range(3):
+        assert client.post("/admin/login/", {**form, "password": "guess"}).status_code == 200
+    throttled = client.post("/admin/login/", {**form, "password": PASSWORD})
+    assert throttled.status_code == 429 and int(throttled["Retry-After"]) >= 1
+    # The API's login counts the same failures: they are guesses at the same password.
+    api = client.post("/api/users/login/", {"email": "root@example.com", "password": PASSWORD},
+                      content_type="application/json")  # fmt: skip
+    assert api.status_code == 429
+    assert client.post("/admin/login/", {**form, "password": PASSWORD}, REMOTE_ADDR="10.0.0.9").status_code == 302
