@@ -43,9 +43,9 @@ def send_password_reset(*, email: str, uid: str, token: str) -> Future[None]:
         f"Someone, hopefully you, asked to reset the password of the account {email}.",
         "",
     ]
-    if settings.PASSWORD_RESET_URL:
+    if settings.RESET_LINK_URL:
         lines += [f"Choose a new password here within {hours:g} hour(s):",
-                  f"{settings.PASSWORD_RESET_URL}?{urlencode({'uid': uid, 'token': token})}", ""]  # fmt: skip
+                  f"{settings.RESET_LINK_URL}?{urlencode({'uid': uid, 'token': token})}", ""]  # fmt: skip
     lines += [
         f"To set it through the API (within {hours:g} hour(s), once): POST /api/users/password-reset/confirm/ with",
         json.dumps({"uid": uid, "token": token})[:-1] + ', "new_password": "..."}',

@@ -190,14 +190,14 @@ def password_reset_request(*, email: str) -> None:
 
     Whether it is cannot be told from the outside: the caller answers the same, and both
     paths do the same work here (one lookup, one count); the email is sent by another
-    thread after the answer (``accounts.mail``). At most ``PASSWORD_RESET_MAX_PER_EMAIL``
-    emails go to one address within ``PASSWORD_RESET_WINDOW_SECONDS``: the requests past
+    thread after the answer (``accounts.mail``). At most ``RESET_LINK_MAX_PER_EMAIL``
+    emails go to one address within ``RESET_LINK_WINDOW_SECONDS``: the requests past
     that are counted and answered alike, but send nothing. Not a transaction of its own.
     """
     email = User.objects.normalize_email(email)
     user = User.objects.filter(email=email, is_active=True).first()
-    limit = Limit(throttle_key(RESET_EMAIL_KIND, email), settings.PASSWORD_RESET_MAX_PER_EMAIL,
-                  settings.PASSWORD_RESET_WINDOW_SECONDS)  # fmt: skip
+    limit = Limit(throttle_key(RESET_EMAIL_KIND, email), settings.RESET_LINK_MAX_PER_EMAIL,
+                  settings.RESET_LINK_WINDOW_SECONDS)  # fmt: skip
     try:
         attempts_begin([limit], detail="")
     except Throttled:

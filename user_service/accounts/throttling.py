@@ -22,4 +22,4 @@ class PasswordResetThrottle(AddressThrottle):
     detail = "Too many password reset requests from this address. Try again later."
 
     def limit(self) -> tuple[int, int]:
-        return settings.PASSWORD_RESET_MAX_PER_ADDRESS, settings.PASSWORD_RESET_WINDOW_SECONDS
+        return settings.RESET_LINK_MAX_PER_ADDRESS, settings.RESET_LINK_WINDOW_SECONDS

@@ -42,13 +42,13 @@ SIGNUP_WINDOW_SECONDS = env("SIGNUP_WINDOW_SECONDS", default=3600, cast=int)
 
 # Password resets: requests per client address (then 429) and emails per address they go
 # to (the requests past that are answered alike but send nothing), within the window.
-PASSWORD_RESET_MAX_PER_ADDRESS = env("PASSWORD_RESET_MAX_PER_ADDRESS", default=10, cast=int)
-PASSWORD_RESET_MAX_PER_EMAIL = env("PASSWORD_RESET_MAX_PER_EMAIL", default=3, cast=int)
-PASSWORD_RESET_WINDOW_SECONDS = env("PASSWORD_RESET_WINDOW_SECONDS", default=3600, cast=int)
+RESET_LINK_MAX_PER_ADDRESS = env("RESET_LINK_MAX_PER_ADDRESS", default=10, cast=int)
+RESET_LINK_MAX_PER_EMAIL = env("RESET_LINK_MAX_PER_EMAIL", default=3, cast=int)
+RESET_LINK_WINDOW_SECONDS = env("RESET_LINK_WINDOW_SECONDS", default=3600, cast=int)
 # How long a reset link works (Django's token generator), and the page it opens, if any
 # (?uid=...&token=... appended); without one the email gives the API call to make.
-PASSWORD_RESET_TIMEOUT = env("PASSWORD_RESET_TIMEOUT_SECONDS", default=3600, cast=int)
-PASSWORD_RESET_URL = env("PASSWORD_RESET_URL", default="")
+PASSWORD_RESET_TIMEOUT = env("RESET_LINK_TIMEOUT_SECONDS", default=3600, cast=int)
+RESET_LINK_URL = env("RESET_LINK_URL", default="")
 
 # Email (password resets), through Django's backend: SMTP unless EMAIL_BACKEND says
 # otherwise (`make run` prints emails: the console backend).

@@ -50,21 +50,26 @@ def _fresh_revocation_view():
 
 
 @pytest.fixture
-def admin_enabled(settings):
-    """``/admin/`` served for one test, as ``ADMIN_ENABLED=True`` does (the URLs are read again)."""
+def serve_admin(settings):
+    """``serve_admin(enabled)``: ``/admin/`` served or not for the rest of the test, as
+    ``ADMIN_ENABLED`` says at startup (the URLs are read again, and again after the test)."""
     import importlib
 
     from django.urls import clear_url_caches
 
-    def serve_admin(enabled: bool) -> None:
+    def serve(enabled: bool) -> None:
         settings.ADMIN_ENABLED = enabled
         importlib.reload(importlib.import_module(settings.ROOT_URLCONF))
         clear_url_caches()
 
     before = settings.ADMIN_ENABLED
+    yield serve
+    serve(before)
+
+
+@pytest.fixture
+def admin_enabled(serve_admin):
     serve_admin(True)
-    yield
-    serve_admin(before)
 
 
 @pytest.fixture

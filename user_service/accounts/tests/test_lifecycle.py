@@ -255,3 +255,10 @@ def test_the_admin_login_is_limited_like_the_apis(client, make_user, settings):
                       content_type="application/json")  # fmt: skip
     assert api.status_code == 429
     assert client.post("/admin/login/", {**form, "password": PASSWORD}, REMOTE_ADDR="10.0.0.9").status_code == 302
+
+
+def test_the_admin_can_be_turned_off(client, serve_admin):
+    assert client.get("/admin/login/").status_code == 200  # on by default, here only
+    serve_admin(False)
+    response = client.get("/admin/login/")
+    assert response.status_code == 404 and response.json() == {"detail": "Not found."}

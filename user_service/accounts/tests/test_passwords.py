@@ -265,8 +265,8 @@ def test_another_accounts_uid_with_this_token_is_refused(api_client, make_user):
 
 def test_reset_emails_to_one_address_are_capped_and_requests_per_client_address_limited(api_client, make_user,
                                                                                        settings):  # fmt: skip
-    settings.PASSWORD_RESET_MAX_PER_EMAIL = 2
-    settings.PASSWORD_RESET_MAX_PER_ADDRESS = 4
+    settings.RESET_LINK_MAX_PER_EMAIL = 2
+    settings.RESET_LINK_MAX_PER_ADDRESS = 4
     make_user()
     statuses = [request_reset(api_client, address=f"10.0.0.{i}").status_code for i in range(4)]
     assert statuses == [202] * 4 and len(mail.outbox) == 2  # the same answer; no more emails
