@@ -99,7 +99,7 @@ def test_an_application_failing_outside_django_is_a_json_500_without_internals()
         assert answer.endswith(b'{"detail": "Internal server error."}') and b"secret" not in answer
 
 
-def test_plain_http_is_redirected_to_https_except_the_probes(client, settings):
+def test_plain_http_is_redirected_to_https_except_the_probes(client, settings, db):
     settings.SECURE_SSL_REDIRECT = True
     redirected = client.get("/api/nothing/")
     assert redirected.status_code == 301 and redirected["Location"] == "https://testserver/api/nothing/"
