@@ -301,6 +301,15 @@ def session_revoke(*, user: User, session_id: uuid.UUID) -> None:
         _session_revoke(session, RevocationReason.SESSION_REVOKED)
 
 
+def sessions_end(*, session_ids: list[uuid.UUID]) -> int:
+    """Ends those of the sessions that are live (an operator's action); returns how many."""
+    with transaction.atomic():
+        sessions = list(Session.objects.select_for_update().filter(id__in=session_ids, revoked_at=None).order_by("id"))
+        for session in sessions:
+            _session_revoke(session, RevocationReason.SESSION_REVOKED)
+        return len(sessions)
+
+
 # -- internals ----------------------------------------------------------------------------------
 
 

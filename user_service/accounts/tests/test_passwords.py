@@ -282,3 +282,11 @@ def test_reset_emails_to_one_address_are_capped_and_requests_per_client_address_
 def test_a_malformed_reset_request_is_400(api_client, body):
     response = api_client.post(RESET, body, format="json")
     assert response.status_code == 400 and "email" in response.json()
+
+
+def test_the_email_links_to_the_applications_page_when_there_is_one(api_client, make_user, settings):
+    settings.RESET_LINK_URL = "https://app.example.com/reset"
+    make_user()
+    request_reset(api_client)
+    link = link_in(mail.outbox[0])
+    assert f"https://app.example.com/reset?uid={link['uid']}&token={link['token']}" in mail.outbox[0].body

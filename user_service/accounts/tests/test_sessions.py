@@ -160,3 +160,17 @@ def test_odd_user_agents_are_stored_within_bounds(api_client, make_user, login):
     session = Session.objects.get()
     assert len(session.user_agent) == 256 and "\x00" not in session.user_agent and session.ip_address is None
     assert api_client.get(SESSIONS, **bearer(pair["access"])).json()["results"][0]["ip_address"] is None
+
+
+def test_an_operator_can_end_sessions_in_the_admin(api_client, client, make_user, login):
+    make_user()
+    pair = login()
+    client.force_login(make_user("root@example.com", is_staff=True, is_superuser=True))
+    listing = client.get("/admin/accounts/session/")
+    assert listing.status_code == 200 and b"alice@example.com" in listing.content
+    session = Session.objects.get(user__email="alice@example.com")
+    response = client.post("/admin/accounts/session/", {"action": "end_sessions", "_selected_action": [session.id]})
+    assert response.status_code == 302
+    assert me(api_client, pair["access"]).status_code == 401
+    assert refresh(api_client, pair["refresh"]).status_code == 401
+    assert revocations() == [("session_revoked", str(session.id))]
