@@ -9,7 +9,7 @@ from servicekit.revocation.handlers import handle_token_revocations
 
 HANDLERS = EventHandlers(group="consumer_service")
 
-HANDLERS.batch("user_events", "user.sessions_revoked", "user.deleted")(handle_token_revocations)
+HANDLERS.independent("user_events", "user.sessions_revoked", "user.deleted")(handle_token_revocations)
 
 
 @HANDLERS.every_event("user_events", "post_events", "note_events")

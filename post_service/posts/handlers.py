@@ -9,7 +9,7 @@ from servicekit.revocation.handlers import handle_token_revocations
 HANDLERS = EventHandlers(group="post_service")
 
 # Access tokens refused once user_service revokes them (servicekit.revocation).
-HANDLERS.batch("user_events", "user.sessions_revoked", "user.deleted")(handle_token_revocations)
+HANDLERS.independent("user_events", "user.sessions_revoked", "user.deleted")(handle_token_revocations)
 
 
 @HANDLERS.batch("user_events", "user.deleted")

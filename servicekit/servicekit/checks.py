@@ -89,13 +89,16 @@ ADMIN_MIDDLEWARE = (
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # What Django's deployment checks W003 and W002 ask for (silenced: they look in MIDDLEWARE).
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 )
 
 
 @checks.register(checks.Tags.admin)
 def check_admin_middleware(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """The admin's middleware, run for its paths (servicekit.middleware), as Django's own
-    admin checks (silenced: they look in MIDDLEWARE only) would demand."""
+    admin and deployment checks (silenced: they look in MIDDLEWARE only) would demand."""
     from django.apps import apps
 
     if not apps.is_installed("django.contrib.admin"):

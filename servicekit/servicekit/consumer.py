@@ -91,17 +91,18 @@ BatchHandler = Callable[[list[Received]], None]
 
 @dataclass
 class EventHandlers:
-    """What one consuming service reacts to: its group, its topics and the handlers of each type.
+    """What one consuming service reacts to: its group, its topics and a handler per type.
 
     Types are named as the producer's contract declares them (``docs/asyncapi.yaml``);
-    a test checks that every one named here is declared there. A type may have several
-    handlers (a service's own, and servicekit's token revocations, say): each gets the
-    event, in registration order, the handlers of every event of the topic last.
+    a test checks that every one named here is declared there. Besides its handler, a type
+    may have independent ones (servicekit's token revocations, say), which keep to their
+    own tables: see :meth:`independent`.
     """
 
     group: str
-    _handlers: dict[tuple[str, str], list[BatchHandler]] = field(default_factory=dict)
-    _every: dict[str, list[BatchHandler]] = field(default_factory=dict)
+    _handlers: dict[tuple[str, str], BatchHandler] = field(default_factory=dict)
+    _every: dict[str, BatchHandler] = field(default_factory=dict)
+    _independent: dict[tuple[str, str], list[BatchHandler]] = field(default_factory=dict)
 
     @property
     def dead_letter_topic(self) -> str:
@@ -109,22 +110,22 @@ class EventHandlers:
 
     @property
     def topics(self) -> list[str]:
-        return sorted({topic for topic, _ in self._handlers} | set(self._every))
+        return sorted({topic for topic, _ in [*self._handlers, *self._independent]} | set(self._every))
 
     @property
     def subscriptions(self) -> list[tuple[str, str | None]]:
         """(topic, type) pairs handled; type None: every event of the topic."""
-        return sorted(self._handlers) + [(topic, None) for topic in sorted(self._every)]
+        pairs = sorted({*self._handlers, *self._independent})
+        return pairs + [(topic, None) for topic in sorted(self._every)]
 
     def batch(self, topic: str, *types: str) -> Callable[[BatchHandler], BatchHandler]:
         """Registers a handler that gets consecutive new events of ``types`` in one call."""
 
         def register(handler: BatchHandler) -> BatchHandler:
             for name in types:
-                registered = self._handlers.setdefault((topic, name), [])
-                if handler in registered:
-                    raise ValueError(f"{handler.__name__} handles {name} on {topic} already")
-                registered.append(handler)
+                if (topic, name) in self._handlers:
+                    raise ValueError(f"{name} on {topic} has a handler already")
+                self._handlers[(topic, name)] = handler
             return handler
 
         return register
@@ -148,17 +149,36 @@ class EventHandlers:
 
         def register(handler: BatchHandler) -> BatchHandler:
             for topic in topics:
-                registered = self._every.setdefault(topic, [])
+                self._every[topic] = handler
+            return handler
+
+        return register
+
+    def independent(self, topic: str, *types: str) -> Callable[[BatchHandler], BatchHandler]:
+        """Registers a handler of ``types`` that touches nothing the other handlers do, so the
+        order between its effects and theirs does not matter: it gets every new event of its
+        types in a batch in one call (in their order), after the other handlers, and whatever
+        handler those types also have."""
+
+        def register(handler: BatchHandler) -> BatchHandler:
+            for name in types:
+                registered = self._independent.setdefault((topic, name), [])
                 if handler in registered:
-                    raise ValueError(f"{handler.__name__} handles every event of {topic} already")
+                    raise ValueError(f"{handler.__name__} handles {name} on {topic} already")
                 registered.append(handler)
             return handler
 
         return register
 
-    def handlers_for(self, topic: str, event_type: str) -> tuple[BatchHandler, ...]:
-        """The handlers of an event, in the order they run (none: the event is skipped)."""
-        return (*self._handlers.get((topic, event_type), ()), *self._every.get(topic, ()))
+    def handler_for(self, topic: str, event_type: str) -> BatchHandler | None:
+        return self._handlers.get((topic, event_type)) or self._every.get(topic)
+
+    def independent_handlers_for(self, topic: str, event_type: str) -> tuple[BatchHandler, ...]:
+        return tuple(self._independent.get((topic, event_type), ()))
+
+    def handles(self, topic: str, event_type: str) -> bool:
+        """Whether any handler takes the event (if none does, it is skipped)."""
+        return self.handler_for(topic, event_type) is not None or (topic, event_type) in self._independent
 
 
 class Interrupted(Exception):
@@ -276,23 +296,25 @@ class EventConsumer:
     def _apply(self, received: Sequence[Received]) -> set[str]:
         """One transaction: the new events' ids recorded and their effects applied.
         Returns the ids that were new. Raises HandlerFailed (everything rolled back)."""
-        plan: list[tuple[Received, tuple[BatchHandler, ...]]] = []
+        plan: list[tuple[Received, BatchHandler | None, tuple[BatchHandler, ...]]] = []
         seen: set[str] = set()
         for item in received:  # first copies of the events some handler takes
-            handlers = self.handlers.handlers_for(item.delivery.topic, item.event.type)
-            if handlers and item.id not in seen:
+            topic, event_type = item.delivery.topic, item.event.type
+            handler = self.handlers.handler_for(topic, event_type)
+            independent = self.handlers.independent_handlers_for(topic, event_type)
+            if (handler is not None or independent) and item.id not in seen:
                 seen.add(item.id)
-                plan.append((item, handlers))
+                plan.append((item, handler, independent))
         if not plan:
             return set()
         with transaction.atomic():
-            new = record_processed([item for item, _ in plan])
-            fresh = [(item, handlers) for item, handlers in plan if item.id in new]
-            # Consecutive events with the same handlers: one call of each handler for them all.
-            for handlers, group in groupby(fresh, key=lambda pair: pair[1]):
-                events = [item for item, _ in group]
-                for handler in handlers:
-                    self._call(handler, events)
+            new = record_processed([item for item, _, _ in plan])
+            fresh = [entry for entry in plan if entry[0].id in new]
+            ordered = [(item, handler) for item, handler, _ in fresh if handler is not None]
+            for handler, group in groupby(ordered, key=lambda pair: pair[1]):
+                self._call(handler, [item for item, _ in group])
+            for independent in dict.fromkeys(h for _, _, hs in fresh for h in hs):
+                self._call(independent, [item for item, _, hs in fresh if independent in hs])
         return new
 
     @staticmethod
@@ -443,7 +465,7 @@ class EventConsumer:
         now, logged = time.time(), set()
         for item in received:
             event, delivery = item.event, item.delivery
-            if not self.handlers.handlers_for(delivery.topic, event.type):
+            if not self.handlers.handles(delivery.topic, event.type):
                 self.counts["skipped"] += 1
                 log.debug("%s %s: no handler in this service, skipped", event.type, delivery)
                 continue

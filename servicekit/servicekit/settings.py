@@ -144,9 +144,10 @@ def build_settings(
             "servicekit.middleware.BrowserPathsMiddleware",
         ],
         "BROWSER_PATHS": ["/admin/", "/static/", "/api/docs/"],
-        # Django's admin checks look for its middleware in MIDDLEWARE only: servicekit.checks
-        # checks BROWSER_MIDDLEWARE instead.
-        "SILENCED_SYSTEM_CHECKS": ["admin.E408", "admin.E409", "admin.E410"],
+        # Django's admin checks, and the deployment checks of CSRF and clickjacking protection,
+        # look for their middleware in MIDDLEWARE only: servicekit.checks checks
+        # BROWSER_MIDDLEWARE instead (the pages with cookies and forms are there).
+        "SILENCED_SYSTEM_CHECKS": ["admin.E408", "admin.E409", "admin.E410", "security.W002", "security.W003"],
         "BROWSER_MIDDLEWARE": [
             # Serves the admin's and the API docs' static files under gunicorn.
             "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -152,7 +152,7 @@ def test_an_issuer_whose_private_key_does_not_match_its_public_key_stops(setting
 
 #: A consumer that forgot to register servicekit's revocation handler.
 NO_REVOCATIONS = EventHandlers(group="forgetful")
-NO_REVOCATIONS.batch("user_events", "user.deleted")(lambda received: None)
+NO_REVOCATIONS.independent("user_events", "user.deleted")(lambda received: None)
 
 
 def test_a_verifier_that_does_not_consume_revocations_stops(settings):
@@ -164,3 +164,18 @@ def test_a_verifier_that_does_not_consume_revocations_stops(settings):
     assert problem.id == "servicekit.E005" and "user.sessions_revoked, user.deleted" in problem.msg
     settings.EVENTS = {**settings.EVENTS, "HANDLERS": None}
     assert ids(check_revocations_are_consumed()) == ["servicekit.E005"]
+
+
+def test_the_admins_pages_keep_csrf_and_clickjacking_protection(settings):
+    """Django's own deployment checks of them are silenced (they look in MIDDLEWARE only)."""
+    from servicekit.checks import check_admin_middleware
+
+    assert check_admin_middleware() == []
+    settings.BROWSER_MIDDLEWARE = [
+        m for m in settings.BROWSER_MIDDLEWARE if "csrf" not in m and "clickjacking" not in m
+    ]
+    named = [p.msg.split()[3] for p in check_admin_middleware()]
+    assert named == [
+        "django.middleware.csrf.CsrfViewMiddleware",
+        "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    ]

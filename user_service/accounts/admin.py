@@ -45,6 +45,7 @@ class UserAdmin(BaseUserAdmin):
         for user in queryset:
             services.user_delete(user=user)
 
+
 @admin.register(Session)
 class SessionAdmin(admin.ModelAdmin):
     """Logins and their refresh token families; an operator can end them (their tokens are

@@ -21,7 +21,7 @@ def check_revocations_are_consumed(app_configs: Any = None, **kwargs: Any) -> li
     missing = [
         name
         for name in REVOKING_TYPES
-        if handlers is None or handle_token_revocations not in handlers.handlers_for("user_events", name)
+        if handlers is None or handle_token_revocations not in handlers.independent_handlers_for("user_events", name)
     ]
     if not missing:
         return []
@@ -29,7 +29,7 @@ def check_revocations_are_consumed(app_configs: Any = None, **kwargs: Any) -> li
         checks.Error(
             f"This service verifies tokens but does not consume {', '.join(missing)}: it would accept revoked "
             "tokens until they expire.",
-            hint='Register it in the HANDLERS table: HANDLERS.batch("user_events", "user.sessions_revoked", '
+            hint='Register it in the HANDLERS table: HANDLERS.independent("user_events", "user.sessions_revoked", '
             '"user.deleted")(handle_token_revocations) (servicekit.revocation.handlers).',
             id="servicekit.E005",
         )

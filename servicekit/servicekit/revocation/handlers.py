@@ -1,6 +1,6 @@
 """The handler every verifying service registers in its table (``<app>/handlers.py``)::
 
-    HANDLERS.batch("user_events", "user.sessions_revoked", "user.deleted")(handle_token_revocations)
+    HANDLERS.independent("user_events", "user.sessions_revoked", "user.deleted")(handle_token_revocations)
 
 The types are user_service's (its contract, ``accounts/events.py``): ``user.sessions_revoked``
 carries ``not_before`` (RFC 3339) and the ``session`` it ends (null: every session of the

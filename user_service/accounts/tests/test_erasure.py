@@ -43,7 +43,8 @@ def test_deleting_the_account_leaves_nothing_that_names_the_person(api_client, s
     assert api_client.delete("/api/users/me/", **auth).status_code == 204
     assert rows_mentioning(EMAIL) == [] and rows_mentioning("Erase Me Please") == []
     # Hashed, but the person's: only the counts of the client's address are left.
-    assert {key.partition(":")[0] for key in ThrottleAttempt.objects.values_list("key", flat=True)} == {"ip", "reset-ip"}
+    kinds = {key.partition(":")[0] for key in ThrottleAttempt.objects.values_list("key", flat=True)}
+    assert kinds == {"ip", "signup-ip", "reset-ip"}
     # Its sessions are gone with it (each names the account by its id, where and when it was used).
     assert api_client.post("/api/users/token/refresh/", {"refresh": body["refresh"]}, format="json").status_code == 401
     assert not Session.objects.exists()

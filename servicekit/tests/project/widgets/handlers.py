@@ -7,7 +7,7 @@ from widgets.models import Applied
 HANDLERS = EventHandlers(group="servicekit_tests")
 
 # A verifier of tokens like every service (servicekit.revocation).
-HANDLERS.batch("user_events", "user.sessions_revoked", "user.deleted")(handle_token_revocations)
+HANDLERS.independent("user_events", "user.sessions_revoked", "user.deleted")(handle_token_revocations)
 
 
 @HANDLERS.batch("widget_events", "widget.created", "widget.updated", "widget.deleted")
