@@ -168,4 +168,4 @@ def test_deleting_an_account_erases_the_person_from_every_database_topic_and_log
     for name in stack.processes:
         log = stack.log(name)
         assert not any(form in log for form in forms_of(marker)), name
-    assert "/api/posts/?search=* 200" in stack.log("web-post")
+    assert "/api/posts/?search=*&count=* 200" in stack.log("web-post")
