@@ -36,8 +36,8 @@ def ensure_venv() -> Path:
     stamp = VENV / ".installed"
     if not stamp.exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(PERF / "requirements.txt"), _gunicorn_pin()],
-                       check=True)  # fmt: skip
+        requirements = ["-r", str(PERF / "requirements.txt"), _gunicorn_pin()]
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *requirements], check=True)
         stamp.touch()
     return VENV / "bin"
 

@@ -32,7 +32,6 @@ def test_errors_do_not_leak_into_the_next_instance(title):
 @pytest.mark.django_db
 def test_objects_and_rows_are_shown_exactly_as_drf_shows_them(make_widgets):
     from rest_framework import serializers
-
     from widgets.models import Widget
 
     [widget] = make_widgets(1, title="  spaced  é ")
