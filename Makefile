@@ -39,10 +39,10 @@ migrate: $(STAMP) ## Apply every service's migrations (SQLite files, or <SERVICE
 env: $(STAMP) ## Write .env for docker compose with fresh random secrets (FORCE=1 overwrites)
 	$(BIN)/python -m servicekit.devstack env $(if $(FORCE),--force)
 
-test: $(STAMP) ## Every suite: services, servicekit, compose file, end-to-end (PostgreSQL + embedded Kafka)
+test: $(STAMP) ## Every suite: services, servicekit, compose file, production settings, end-to-end (PostgreSQL + embedded Kafka)
 	@set -e; for s in $(SERVICES); do echo "== $$s"; (cd $$s && ../$(BIN)/pytest); done
 	@echo "== servicekit"; cd servicekit && ../$(BIN)/pytest
-	@echo "== tests (docker-compose.yml, end-to-end stack)"; cd tests && ../$(BIN)/pytest
+	@echo "== tests (docker-compose.yml, production settings, end-to-end stack)"; cd tests && ../$(BIN)/pytest
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check .

@@ -23,3 +23,20 @@ def signup(api_client):
         return response.json()
 
     return do
+
+
+@pytest.fixture
+def login(api_client):
+    """Logs in over HTTP (one session each time) and returns the token pair."""
+
+    def do(email: str = "alice@example.com", password: str = PASSWORD, **headers) -> dict:
+        body = {"email": email, "password": password}
+        response = api_client.post("/api/users/login/", body, format="json", **headers)
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    return do
+
+
+def bearer(token: str) -> dict:
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}

@@ -4,8 +4,12 @@ from uuid import UUID
 
 from notes.services import note_delete_all_of_users
 from servicekit.consumer import EventHandlers, Received
+from servicekit.revocation.handlers import handle_token_revocations
 
 HANDLERS = EventHandlers(group="note_service")
+
+# Access tokens refused once user_service revokes them (servicekit.revocation).
+HANDLERS.independent("user_events", "user.sessions_revoked", "user.deleted")(handle_token_revocations)
 
 
 @HANDLERS.batch("user_events", "user.deleted")

@@ -94,12 +94,15 @@ class EventHandlers:
     """What one consuming service reacts to: its group, its topics and a handler per type.
 
     Types are named as the producer's contract declares them (``docs/asyncapi.yaml``);
-    a test checks that every one named here is declared there.
+    a test checks that every one named here is declared there. Besides its handler, a type
+    may have independent ones (servicekit's token revocations, say), which keep to their
+    own tables: see :meth:`independent`.
     """
 
     group: str
     _handlers: dict[tuple[str, str], BatchHandler] = field(default_factory=dict)
     _every: dict[str, BatchHandler] = field(default_factory=dict)
+    _independent: dict[tuple[str, str], list[BatchHandler]] = field(default_factory=dict)
 
     @property
     def dead_letter_topic(self) -> str:
@@ -107,12 +110,13 @@ class EventHandlers:
 
     @property
     def topics(self) -> list[str]:
-        return sorted({topic for topic, _ in self._handlers} | set(self._every))
+        return sorted({topic for topic, _ in [*self._handlers, *self._independent]} | set(self._every))
 
     @property
     def subscriptions(self) -> list[tuple[str, str | None]]:
         """(topic, type) pairs handled; type None: every event of the topic."""
-        return sorted(self._handlers) + [(topic, None) for topic in sorted(self._every)]
+        pairs = sorted({*self._handlers, *self._independent})
+        return pairs + [(topic, None) for topic in sorted(self._every)]
 
     def batch(self, topic: str, *types: str) -> Callable[[BatchHandler], BatchHandler]:
         """Registers a handler that gets consecutive new events of ``types`` in one call."""
@@ -150,8 +154,31 @@ class EventHandlers:
 
         return register
 
+    def independent(self, topic: str, *types: str) -> Callable[[BatchHandler], BatchHandler]:
+        """Registers a handler of ``types`` that touches nothing the other handlers do, so the
+        order between its effects and theirs does not matter: it gets every new event of its
+        types in a batch in one call (in their order), after the other handlers, and whatever
+        handler those types also have."""
+
+        def register(handler: BatchHandler) -> BatchHandler:
+            for name in types:
+                registered = self._independent.setdefault((topic, name), [])
+                if handler in registered:
+                    raise ValueError(f"{handler.__name__} handles {name} on {topic} already")
+                registered.append(handler)
+            return handler
+
+        return register
+
     def handler_for(self, topic: str, event_type: str) -> BatchHandler | None:
         return self._handlers.get((topic, event_type)) or self._every.get(topic)
+
+    def independent_handlers_for(self, topic: str, event_type: str) -> tuple[BatchHandler, ...]:
+        return tuple(self._independent.get((topic, event_type), ()))
+
+    def handles(self, topic: str, event_type: str) -> bool:
+        """Whether any handler takes the event (if none does, it is skipped)."""
+        return self.handler_for(topic, event_type) is not None or (topic, event_type) in self._independent
 
 
 class Interrupted(Exception):
@@ -269,30 +296,40 @@ class EventConsumer:
     def _apply(self, received: Sequence[Received]) -> set[str]:
         """One transaction: the new events' ids recorded and their effects applied.
         Returns the ids that were new. Raises HandlerFailed (everything rolled back)."""
-        plan: list[tuple[Received, BatchHandler]] = []
+        plan: list[tuple[Received, BatchHandler | None, tuple[BatchHandler, ...]]] = []
         seen: set[str] = set()
         for item in received:  # first copies of the events some handler takes
-            handler = self.handlers.handler_for(item.delivery.topic, item.event.type)
-            if handler is not None and item.id not in seen:
+            topic, event_type = item.delivery.topic, item.event.type
+            handler = self.handlers.handler_for(topic, event_type)
+            independent = self.handlers.independent_handlers_for(topic, event_type)
+            if (handler is not None or independent) and item.id not in seen:
                 seen.add(item.id)
-                plan.append((item, handler))
+                plan.append((item, handler, independent))
         if not plan:
             return set()
         with transaction.atomic():
-            new = record_processed([item for item, _ in plan])
-            fresh = [(item, handler) for item, handler in plan if item.id in new]
-            for handler, group in groupby(fresh, key=lambda pair: pair[1]):
-                try:
-                    handler([item for item, _ in group])
-                except (OperationalError, InterfaceError):
-                    raise
-                except Exception as exc:
-                    raise HandlerFailed from exc
-                if connection.needs_rollback:
-                    # The handler swallowed a database error: leaving the block would roll
-                    # back silently, and the offsets must not be stored for it.
-                    raise HandlerFailed from OperationalError("the transaction was marked for rollback")
+            new = record_processed([item for item, _, _ in plan])
+            fresh = [entry for entry in plan if entry[0].id in new]
+            ordered = [(item, handler) for item, handler, _ in fresh if handler is not None]
+            for handler, group in groupby(ordered, key=lambda pair: pair[1]):
+                self._call(handler, [item for item, _ in group])
+            for independent in dict.fromkeys(h for _, _, hs in fresh for h in hs):
+                self._call(independent, [item for item, _, hs in fresh if independent in hs])
         return new
+
+    @staticmethod
+    def _call(handler: BatchHandler, events: list[Received]) -> None:
+        """Raises HandlerFailed for anything but the database being away."""
+        try:
+            handler(events)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as exc:
+            raise HandlerFailed from exc
+        if connection.needs_rollback:
+            # The handler swallowed a database error: leaving the block would roll
+            # back silently, and the offsets must not be stored for it.
+            raise HandlerFailed from OperationalError("the transaction was marked for rollback")
 
     def _apply_alone(self, message: Message, received: Received) -> None:
         """One event in its own transaction: retried with backoff, then dead-lettered."""
@@ -428,7 +465,7 @@ class EventConsumer:
         now, logged = time.time(), set()
         for item in received:
             event, delivery = item.event, item.delivery
-            if self.handlers.handler_for(delivery.topic, event.type) is None:
+            if not self.handlers.handles(delivery.topic, event.type):
                 self.counts["skipped"] += 1
                 log.debug("%s %s: no handler in this service, skipped", event.type, delivery)
                 continue

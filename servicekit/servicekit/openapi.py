@@ -4,6 +4,7 @@ A drf-spectacular postprocessing hook (``SPECTACULAR_SETTINGS["POSTPROCESSING_HO
 adds them where an operation does not document its own: 401 where a token is required,
 404 on object and paginated paths, 400 where query parameters are read, 400/413/415 where
 a JSON body is read. :class:`AutoSchema` adds the input rules of servicekit's text fields.
+The bearer scheme of servicekit's authentication classes is simplejwt's (``jwtAuth``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,17 @@ from collections.abc import Callable
 from typing import Any
 
 from drf_spectacular import openapi
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.plumbing import force_instance
+
+
+class IssuerJWTScheme(SimpleJWTScheme):
+    target_class = "servicekit.revocation.authentication.IssuerJWTAuthentication"
+
+
+class VerifierJWTScheme(SimpleJWTScheme):
+    target_class = "servicekit.revocation.authentication.VerifierJWTAuthentication"
+
 
 ERROR = {
     "type": "object",

@@ -96,8 +96,12 @@ def build_settings(
     apps: list[str],
     jwt_role: JWTRole,
     title: str,
+    admin: bool = False,
 ) -> dict[str, Any]:
-    """The full settings dict for one service; the caller adds what is its own."""
+    """The full settings dict for one service; the caller adds what is its own.
+
+    ``admin``: whether ``/admin/`` is served unless ``ADMIN_ENABLED`` says otherwise.
+    """
     debug = env("DEBUG", default=False, cast=bool)
     max_body = env("MAX_REQUEST_BODY_BYTES", default=2_621_440, cast=int)
     return {
@@ -109,8 +113,10 @@ def build_settings(
         "CSRF_TRUSTED_ORIGINS": env("CSRF_TRUSTED_ORIGINS", default="", cast=Csv()),
         "CORS_ALLOWED_ORIGINS": env("CORS_ALLOWED_ORIGINS", default="", cast=Csv()),
         "CORS_ALLOW_CREDENTIALS": False,
+        "ADMIN_ENABLED": env("ADMIN_ENABLED", default=admin, cast=bool),
         "INSTALLED_APPS": [
-            "django.contrib.admin",
+            # django.contrib.admin, its login throttled (servicekit.admin).
+            "servicekit.admin_app.ThrottledAdminConfig",
             "django.contrib.auth",
             "django.contrib.contenttypes",
             "django.contrib.sessions",
@@ -121,6 +127,8 @@ def build_settings(
             "drf_spectacular",
             "drf_spectacular_sidecar",
             "servicekit",
+            "servicekit.throttling",
+            "servicekit.revocation",
             *apps,
         ],
         "MIDDLEWARE": [
@@ -136,9 +144,10 @@ def build_settings(
             "servicekit.middleware.BrowserPathsMiddleware",
         ],
         "BROWSER_PATHS": ["/admin/", "/static/", "/api/docs/"],
-        # Django's admin checks look for its middleware in MIDDLEWARE only: servicekit.checks
-        # checks BROWSER_MIDDLEWARE instead.
-        "SILENCED_SYSTEM_CHECKS": ["admin.E408", "admin.E409", "admin.E410"],
+        # Django's admin checks, and the deployment checks of CSRF and clickjacking protection,
+        # look for their middleware in MIDDLEWARE only: servicekit.checks checks
+        # BROWSER_MIDDLEWARE instead (the pages with cookies and forms are there).
+        "SILENCED_SYSTEM_CHECKS": ["admin.E408", "admin.E409", "admin.E410", "security.W002", "security.W003"],
         "BROWSER_MIDDLEWARE": [
             # Serves the admin's and the API docs' static files under gunicorn.
             "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -181,11 +190,7 @@ def build_settings(
         "DATA_UPLOAD_MAX_MEMORY_SIZE": max_body,
         # Peers whose X-Forwarded-For is believed (the gateway): addresses or CIDRs, comma-separated.
         "TRUSTED_PROXIES": env("TRUSTED_PROXIES", default="", cast=Csv()),
-        "SECURE_CONTENT_TYPE_NOSNIFF": True,
-        "X_FRAME_OPTIONS": "DENY",
-        "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https")
-        if env("TRUST_X_FORWARDED_PROTO", default=False, cast=bool)
-        else None,
+        **security_settings(debug=debug),
         "REST_FRAMEWORK": {
             "DEFAULT_AUTHENTICATION_CLASSES": [jwt_role.authentication_class],
             "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -218,6 +223,12 @@ def build_settings(
                 "servicekit.openapi.add_error_responses",
             ],
         },
+        **login_throttle_settings(),
+        "REVOCATION": {
+            # How often each process reads the revocations committed since its last read
+            # (servicekit.revocation): a revoked token is refused within about this long.
+            "REFRESH_SECONDS": env("REVOCATION_REFRESH_SECONDS", default=1.0, cast=float),
+        },
         "MAX_PAGE_SIZE": env("MAX_PAGE_SIZE", default=100, cast=int),
         "MAX_TEXT_BYTES": env("MAX_TEXT_BYTES", default=102_400, cast=int),
         "LOGGING": logging_settings(service=service),
@@ -235,6 +246,43 @@ def build_settings(
             "BATCH_SIZE": env("OUTBOX_BATCH_SIZE", default=200, cast=int),
             "RETENTION_HOURS": env("OUTBOX_RETENTION_HOURS", default=72, cast=float),
         },
+    }
+
+
+def security_settings(*, debug: bool) -> dict[str, Any]:
+    """HTTPS and cookies. Production sets the ``SECURE_*`` variables (``.env.example``, section
+    "Production"): ``manage.py check --deploy`` then has nothing to report."""
+    return {
+        "SECURE_CONTENT_TYPE_NOSNIFF": True,
+        "X_FRAME_OPTIONS": "DENY",
+        # Behind a proxy that terminates TLS and says so in X-Forwarded-Proto (and removes any
+        # a client sent): only then is that header believed.
+        "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https")
+        if env("TRUST_X_FORWARDED_PROTO", default=False, cast=bool)
+        else None,
+        "SECURE_SSL_REDIRECT": env("SECURE_SSL_REDIRECT", default=False, cast=bool),
+        # The probes call each service over plain HTTP from inside its container.
+        "SECURE_REDIRECT_EXEMPT": [r"^healthz$", r"^readyz$"],
+        "SECURE_HSTS_SECONDS": env("SECURE_HSTS_SECONDS", default=0, cast=int),
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": env("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False, cast=bool),
+        "SECURE_HSTS_PRELOAD": env("SECURE_HSTS_PRELOAD", default=False, cast=bool),
+        # The admin's cookies travel over HTTPS only, unless in development.
+        "SESSION_COOKIE_SECURE": env("SESSION_COOKIE_SECURE", default=not debug, cast=bool),
+        "CSRF_COOKIE_SECURE": env("CSRF_COOKIE_SECURE", default=not debug, cast=bool),
+    }
+
+
+def login_throttle_settings() -> dict[str, Any]:
+    """Failed password checks allowed (the API's login and every admin's, see
+    ``servicekit.throttling.logins``); counted in the database, across every worker."""
+    return {
+        "LOGIN_MAX_FAILURES_PER_EMAIL_AND_ADDRESS": env(
+            "LOGIN_MAX_FAILURES_PER_EMAIL_AND_ADDRESS", default=5, cast=int
+        ),
+        "LOGIN_FAILURE_WINDOW_SECONDS": env("LOGIN_FAILURE_WINDOW_SECONDS", default=300, cast=int),
+        "LOGIN_MAX_FAILURES_PER_EMAIL": env("LOGIN_MAX_FAILURES_PER_EMAIL", default=50, cast=int),
+        "LOGIN_EMAIL_FAILURE_WINDOW_SECONDS": env("LOGIN_EMAIL_FAILURE_WINDOW_SECONDS", default=3600, cast=int),
+        "LOGIN_MAX_FAILURES_PER_ADDRESS": env("LOGIN_MAX_FAILURES_PER_ADDRESS", default=100, cast=int),
     }
 
 

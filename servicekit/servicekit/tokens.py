@@ -6,8 +6,14 @@ types of the claims: a correctly signed token with ``"exp": "soon"``, ``"exp": 1
 such token is invalid (401), like a forged one. The types are those user_service issues.
 
 ``SIMPLE_JWT["AUTH_TOKEN_CLASSES"]`` names :class:`AccessToken`, so both roles' authentication
-(``JWTAuthentication`` in the issuer, ``JWTStatelessUserAuthentication`` in the verifiers)
-read tokens through it; user_service's refresh tokens subclass :class:`RefreshToken`.
+(``servicekit.revocation.authentication``) read tokens through it; user_service's refresh
+tokens subclass :class:`RefreshToken`. Both sign and verify with :class:`KeyedTokenBackend`
+(a ``kid`` per key, so that keys can be rotated: ``servicekit.jwt``).
+
+``iat`` is required, since revocation compares it (``servicekit.revocation``), and the
+tokens made here state it to the microsecond (RFC 7519 allows a fractional NumericDate):
+a revocation at 12:00:00.6 must refuse a token issued at 12:00:00.3 and accept the new one
+issued at 12:00:00.7, which whole seconds cannot tell apart.
 """
 
 from __future__ import annotations
@@ -17,11 +23,17 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import jwt as pyjwt
+from django.conf import settings
+from django.core.signals import setting_changed
 from rest_framework.request import Request
 from rest_framework_simplejwt import tokens
-from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.backends import TokenBackend
+from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
 
-#: The longest ``jti`` the blacklist stores (``OutstandingToken.jti``).
+from servicekit.jwt import verifying_keys
+
+#: The longest ``jti`` user_service stores (``Session.refresh_jti``).
 MAX_JTI_LENGTH = 255
 
 
@@ -61,8 +73,10 @@ CLAIM_CHECKS = {
     "iat": _numeric_date,
     "nbf": _numeric_date,
     "scope": lambda value: isinstance(value, str),
+    # The session (login) the token descends from (user_service's refresh token families).
+    "sid": lambda value: isinstance(value, str) and _uuid(value),
 }
-REQUIRED_CLAIMS = ("exp", "jti", "token_type", "user_id")
+REQUIRED_CLAIMS = ("exp", "iat", "jti", "token_type", "user_id")
 
 
 class CheckedClaims:
@@ -80,11 +94,83 @@ class CheckedClaims:
         super().verify()  # type: ignore[misc]
 
 
-class AccessToken(CheckedClaims, tokens.AccessToken):
+class KeyedTokenBackend(TokenBackend):
+    """simplejwt's backend with a ``kid``: signs with the current key and names it in the
+    header; verifies with the key the token names, among the current and previous ones.
+
+    A ``kid`` no configured key has is refused before any signature is checked. A token
+    without one (issued before tokens carried it) is checked against the current key only.
+    """
+
+    def __init__(self, conf: dict[str, Any]) -> None:
+        algorithm = conf["ALGORITHM"]
+        keys = verifying_keys(conf)
+        super().__init__(
+            algorithm,
+            conf["SIGNING_KEY"],
+            conf["VERIFYING_KEY"],
+            conf["AUDIENCE"],
+            conf["ISSUER"],
+            None,
+            conf["LEEWAY"],
+        )
+        self.current_kid = next(iter(keys))
+        self.prepared_keys = {kid: self._prepare_key(key) for kid, key in keys.items()}
+
+    def encode(self, payload: dict[str, Any]) -> str:
+        claims = {**payload, "aud": self.audience, "iss": self.issuer}
+        return pyjwt.encode(claims, self.prepared_signing_key, algorithm=self.algorithm,
+                            headers={"kid": self.current_kid})  # fmt: skip
+
+    def get_verifying_key(self, token: Any) -> Any:
+        try:
+            kid = pyjwt.get_unverified_header(token).get("kid", self.current_kid)
+        except pyjwt.InvalidTokenError as exc:
+            raise TokenBackendError("Token is invalid") from exc
+        if not isinstance(kid, str) or kid not in self.prepared_keys:
+            raise TokenBackendError("Token is invalid")
+        return self.prepared_keys[kid]
+
+
+_backend: KeyedTokenBackend | None = None
+
+
+def token_backend() -> KeyedTokenBackend:
+    """The backend of ``settings.SIMPLE_JWT``, built once (again when a test changes it)."""
+    global _backend
+    if _backend is None:
+        _backend = KeyedTokenBackend(settings.SIMPLE_JWT)
+    return _backend
+
+
+def _forget_backend(*, setting: str, **kwargs: Any) -> None:
+    global _backend
+    if setting == "SIMPLE_JWT":
+        _backend = None
+
+
+setting_changed.connect(_forget_backend)
+
+
+class ServicekitToken:
+    """Signed and verified by servicekit's backend, issued-at to the microsecond."""
+
+    current_time: datetime
+    payload: dict[str, Any]
+
+    @property
+    def token_backend(self) -> Any:
+        return token_backend()
+
+    def set_iat(self, claim: str = "iat", at_time: datetime | None = None) -> None:
+        self.payload[claim] = (at_time or self.current_time).timestamp()
+
+
+class AccessToken(CheckedClaims, ServicekitToken, tokens.AccessToken):
     pass
 
 
-class RefreshToken(CheckedClaims, tokens.RefreshToken):
+class RefreshToken(CheckedClaims, ServicekitToken, tokens.RefreshToken):
     access_token_class = AccessToken
 
 

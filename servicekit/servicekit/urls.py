@@ -4,10 +4,13 @@ A service's ``config/urls.py``::
 
     from servicekit.urls import *  # noqa: F403  (the error handlers)
     urlpatterns = service_urlpatterns(path("api/posts/", include("posts.urls")))
+
+The admin (``/admin/``) is there only where ``ADMIN_ENABLED`` (user_service by default).
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -26,7 +29,7 @@ def service_urlpatterns(*patterns: URLPattern | URLResolver) -> list[URLPattern 
         path("readyz", readyz, name="readyz"),
         path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
         path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-        path("admin/", admin.site.urls),
+        *([path("admin/", admin.site.urls)] if settings.ADMIN_ENABLED else []),
         *patterns,
     ]
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from servicekit.checks import check_secrets
+from servicekit.consumer import EventHandlers
 from servicekit.devstack.secrets import dev_secrets, env_file_from_example
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,3 +121,61 @@ def test_a_model_of_an_app_the_service_does_not_install_stops_it():
     finally:
         del apps.all_models["servicekit"]["stray"]
         apps.clear_cache()
+
+
+def test_every_key_a_service_accepts_is_checked_the_previous_ones_too(settings):
+    settings.DEBUG = False
+    good = "g" * 40
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "SIGNING_KEY": good,
+                           "PREVIOUS_VERIFYING_KEYS": [example_value("JWT_SIGNING_KEY"), "short", good]}  # fmt: skip
+    problems = check_secrets()
+    assert ids(problems) == ["servicekit.E002", "servicekit.E003"]
+    assert all(p.msg.startswith("A key of JWT_PREVIOUS_SIGNING_KEYS") for p in problems)
+
+
+def test_an_issuer_whose_private_key_does_not_match_its_public_key_stops(settings):
+    from servicekit.testkit.tokens import rsa_keypair
+
+    private, public = rsa_keypair()
+    rsa_keypair.cache_clear()
+    try:
+        _, other_public = rsa_keypair()
+    finally:
+        rsa_keypair.cache_clear()
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "ALGORITHM": "RS256", "SIGNING_KEY": private, "VERIFYING_KEY": public}
+    assert check_secrets() == []
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "VERIFYING_KEY": other_public}
+    assert ids(check_secrets()) == ["servicekit.E004"]
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "SIGNING_KEY": ""}  # a verifier: nothing to match
+    assert check_secrets() == []
+
+
+#: A consumer that forgot to register servicekit's revocation handler.
+NO_REVOCATIONS = EventHandlers(group="forgetful")
+NO_REVOCATIONS.independent("user_events", "user.deleted")(lambda received: None)
+
+
+def test_a_verifier_that_does_not_consume_revocations_stops(settings):
+    from servicekit.revocation.checks import check_revocations_are_consumed
+
+    assert check_revocations_are_consumed() == []  # the test service registers it
+    settings.EVENTS = {**settings.EVENTS, "HANDLERS": "test_checks.NO_REVOCATIONS"}
+    (problem,) = check_revocations_are_consumed()
+    assert problem.id == "servicekit.E005" and "user.sessions_revoked, user.deleted" in problem.msg
+    settings.EVENTS = {**settings.EVENTS, "HANDLERS": None}
+    assert ids(check_revocations_are_consumed()) == ["servicekit.E005"]
+
+
+def test_the_admins_pages_keep_csrf_and_clickjacking_protection(settings):
+    """Django's own deployment checks of them are silenced (they look in MIDDLEWARE only)."""
+    from servicekit.checks import check_admin_middleware
+
+    assert check_admin_middleware() == []
+    settings.BROWSER_MIDDLEWARE = [
+        m for m in settings.BROWSER_MIDDLEWARE if "csrf" not in m and "clickjacking" not in m
+    ]
+    named = [p.msg.split()[3] for p in check_admin_middleware()]
+    assert named == [
+        "django.middleware.csrf.CsrfViewMiddleware",
+        "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    ]

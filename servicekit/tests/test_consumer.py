@@ -93,6 +93,39 @@ def test_a_batch_costs_the_same_statements_for_one_event_as_for_a_hundred():
     assert len(hundred) == len(one) <= 4, [q["sql"][:80] for q in hundred]
 
 
+def test_independent_handlers_get_all_their_events_of_a_batch_in_one_call_after_the_others():
+    """servicekit's token revocations, say, next to a service's own handler of the same type:
+    the service's handlers keep their runs (and their order), the independent one is called
+    once for the batch, whatever lies between its events."""
+    calls = []
+    handlers = EventHandlers(group="servicekit_tests")
+
+    def recorder(name):
+        def handle(received):
+            calls.append((name, [item.event.type for item in received]))
+
+        handle.__name__ = name
+        return handle
+
+    handlers.batch(TOPIC, "widget.created")(recorder("created"))
+    handlers.batch(TOPIC, "widget.deleted")(recorder("deleted"))
+    kit = handlers.independent(TOPIC, "widget.deleted", "widget.archived")(recorder("kit"))
+    with pytest.raises(ValueError, match=r"handles widget\.deleted"):
+        handlers.independent(TOPIC, "widget.deleted")(kit)
+    types = ["widget.created", "widget.deleted", "widget.created", "widget.archived", "widget.deleted", "widget.odd"]
+    consumer = consumer_with(handlers)
+    consumer.handle_batch([message(widget_event(t), i) for i, t in enumerate(types)])
+    assert calls == [
+        ("created", ["widget.created"]),
+        ("deleted", ["widget.deleted"]),
+        ("created", ["widget.created"]),
+        ("deleted", ["widget.deleted"]),
+        ("kit", ["widget.deleted", "widget.archived", "widget.deleted"]),
+    ]
+    assert handlers.handles(TOPIC, "widget.archived") and not handlers.handles(TOPIC, "widget.odd")
+    assert consumer.counts["skipped"] == 1 and consumer.counts["applied"] == 5
+
+
 def test_redeliveries_and_repeats_within_a_batch_are_applied_once():
     consumer = consumer_with()
     first, second = widget_event(), widget_event()

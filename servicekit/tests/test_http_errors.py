@@ -23,6 +23,7 @@ def test_unknown_paths_are_a_json_404_even_with_debug(client, settings, debug, p
     assert response.json() == {"detail": "Not found."}  # not Django's page listing every URL pattern
 
 
+@pytest.mark.usefixtures("admin_enabled")
 @pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
 def test_the_docs_page_and_the_admin_keep_their_html(client, settings, debug):
     settings.DEBUG = debug
@@ -96,3 +97,13 @@ def test_an_application_failing_outside_django_is_a_json_500_without_internals()
         answer = send(port, request(b"GET /healthz HTTP/1.1"))
         assert answer.startswith(b"HTTP/1.1 500 Internal Server Error")
         assert answer.endswith(b'{"detail": "Internal server error."}') and b"secret" not in answer
+
+
+def test_plain_http_is_redirected_to_https_except_the_probes(client, settings, db):
+    settings.SECURE_SSL_REDIRECT = True
+    redirected = client.get("/api/nothing/")
+    assert redirected.status_code == 301 and redirected["Location"] == "https://testserver/api/nothing/"
+    assert client.get("/healthz").status_code == 200 and client.get("/readyz").status_code == 200
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    assert client.get("/healthz", HTTP_X_FORWARDED_PROTO="https").status_code == 200
+    assert client.get("/api/nothing/", HTTP_X_FORWARDED_PROTO="https").status_code == 404  # served, over HTTPS

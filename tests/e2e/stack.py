@@ -75,6 +75,9 @@ def stack_environment(prefix: str, kafka_bootstrap: str) -> dict[str, str]:
         "KAFKA_DELIVERY_TIMEOUT_MS": "3000",
         "KAFKA_ENABLE_IDEMPOTENCE": "False",  # the embedded broker forgets producer ids on restart
         "SIGNUP_MAX_PER_ADDRESS": "1000",  # every user of the suite signs up from 127.0.0.1
+        "RESET_LINK_MAX_PER_ADDRESS": "1000",
+        # Emails in web-user's log, as `make run` prints them (the README's tour reads one there).
+        "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("DATABASE_URL", None)

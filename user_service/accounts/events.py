@@ -7,11 +7,12 @@ this service's database, so deleting the account deletes it, and no copy of it i
 a topic or in another service.
 """
 
+import enum
 from datetime import timedelta
 from typing import Any
 
 from accounts.models import User
-from servicekit.events import UUID, Topic, object_schema
+from servicekit.events import TIMESTAMP, UUID, Topic, object_schema
 from servicekit.outbox import snapshot
 
 USER_EVENTS = Topic(
@@ -41,7 +42,33 @@ USER_SNAPSHOT = USER_EVENTS.event_type(
 USER_DELETED = USER_EVENTS.event_type(
     "user.deleted",
     data=USER,
-    summary="The account was deleted: every service erases what it holds of the user.",
+    summary="The account was deleted: every service erases what it holds of the user, and refuses "
+    "every token of the user issued before the event's time.",
+)
+
+
+class RevocationReason(enum.StrEnum):
+    """Why sessions ended (``user.sessions_revoked``)."""
+
+    LOGOUT = "logout"
+    LOGOUT_EVERYWHERE = "logout_everywhere"
+    SESSION_REVOKED = "session_revoked"
+    REFRESH_TOKEN_REUSED = "refresh_token_reused"
+    PASSWORD_CHANGED = "password_changed"
+    PASSWORD_RESET = "password_reset"
+
+
+USER_SESSIONS_REVOKED = USER_EVENTS.event_type(
+    "user.sessions_revoked",
+    data=object_schema(
+        id=UUID,
+        not_before=TIMESTAMP,
+        session={"type": ["string", "null"], "format": "uuid"},
+        reason={"type": "string", "enum": [reason.value for reason in RevocationReason]},
+    ),
+    summary="Tokens were revoked: every service refuses the access tokens of the user issued before "
+    "not_before, or only those of one session when session is set (its other tokens are refused anyway, "
+    "the session being over).",
 )
 
 

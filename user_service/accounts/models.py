@@ -55,17 +55,29 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.email
 
 
-class ThrottleAttempt(models.Model):
-    """One counted attempt at a rate-limited action, under a hashed key naming the action and
-    who tried it (``accounts.throttling``): a failed login per email and per address, a
-    sign-up per address. It counts until ``expires_at``, when it may be deleted."""
+class Session(models.Model):
+    """One login and the refresh tokens rotated from it: a token family (RFC 9700, 4.14.2).
 
-    key = models.CharField(max_length=80)
+    Every refresh token of the session names it (``sid``), and so do the access tokens made
+    from them. Only its newest refresh token (``refresh_jti``) may be used: presenting an
+    older one means someone kept a copy, and the whole session is revoked
+    (``accounts.services.token_refresh``). ``user_agent`` and ``ip_address`` are those of
+    its last use.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sessions")
     created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
+    refresh_jti = models.CharField(max_length=255)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=32, blank=True, default="")
+    user_agent = models.CharField(max_length=256, blank=True, default="")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["key", "created_at"]), models.Index(fields=["expires_at"])]
+        indexes = [models.Index(fields=["user", "-last_used_at"], name="accounts_session_user_used_idx")]
 
     def __str__(self) -> str:
-        return f"{self.key} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.user_id} since {self.created_at:%Y-%m-%d %H:%M}"

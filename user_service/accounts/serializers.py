@@ -2,7 +2,7 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from accounts.models import User
+from accounts.models import Session, User
 from accounts.services import DUPLICATE_EMAIL
 from servicekit.api import StrictCharField, StrictEmailField, StrictModelSerializer
 
@@ -11,9 +11,16 @@ PASSWORD_MAX_LENGTH = 128
 EMAIL_MAX_LENGTH = User._meta.get_field("email").max_length
 
 
-def password_field(field_class: type[serializers.CharField] = StrictCharField) -> serializers.CharField:
+def password_field(
+    field_class: type[serializers.CharField] = StrictCharField, *, required: bool = True, **extra: str
+) -> serializers.CharField:
     return field_class(
-        write_only=True, trim_whitespace=False, max_length=PASSWORD_MAX_LENGTH, style={"input_type": "password"}
+        write_only=True,
+        required=required,
+        trim_whitespace=False,
+        max_length=PASSWORD_MAX_LENGTH,
+        style={"input_type": "password"},
+        **extra,
     )
 
 
@@ -76,9 +83,38 @@ class SignupSerializer(UniqueEmailMixin, serializers.Serializer):
 class UserUpdateSerializer(UniqueEmailMixin, StrictModelSerializer):
     """What a user may change about themselves; anything else in the body is ignored."""
 
+    current_password = password_field(required=False, help_text="Required to change the email.")
+
     class Meta:
         model = User
-        fields = ["email", "display_name"]
+        fields = ["email", "display_name", "current_password"]
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    current_password = password_field()
+    new_password = password_field(NewPasswordField)
+
+
+class PasswordResetRequestSerializer(serializers.Serializer):
+    email = StrictEmailField(max_length=EMAIL_MAX_LENGTH)
+
+
+class PasswordResetConfirmSerializer(serializers.Serializer):
+    uid = StrictCharField(max_length=64, help_text="The uid of the reset email.")
+    token = StrictCharField(max_length=128, help_text="The token of the reset email.")
+    new_password = password_field(NewPasswordField)
+
+
+class SessionSerializer(serializers.ModelSerializer):
+    current = serializers.SerializerMethodField(help_text="Whether the token of this request belongs to it.")
+
+    class Meta:
+        model = Session
+        fields = ["id", "created_at", "last_used_at", "expires_at", "user_agent", "ip_address", "current"]
+        read_only_fields = fields
+
+    def get_current(self, session: Session) -> bool:
+        return str(session.id) == self.context.get("session_id")
 
 
 class LoginSerializer(serializers.Serializer):

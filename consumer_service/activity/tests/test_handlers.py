@@ -240,3 +240,25 @@ def test_each_processed_event_is_logged_as_one_readable_line(consumer, caplog):
     assert line.startswith(f"note.created user={event.userid} subject={event.subject} note_events[0]@42 lag=")
     assert line.endswith("ms")
     assert record.event_id == event.id and record.offset == 42
+
+
+def test_revocations_are_recorded_like_every_event_and_refuse_the_earlier_tokens(consumer):
+    from rest_framework.test import APIClient
+
+    from servicekit.testkit.tokens import mint_access_token
+
+    user = uuid.uuid4()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {mint_access_token(user)}")
+    assert client.get("/api/activity/me/").status_code == 200
+    revoked = make_event("user.sessions_revoked", user_id=user, not_before=make_event("user.updated").time,
+                         session=None, reason="logout_everywhere")  # fmt: skip
+    deliver(consumer, make_event("user.updated", user_id=user), revoked)
+    assert Event.objects.filter(user_id=user).count() == 2 and summary_of(user).events_seen == 2
+    for path in ("/api/activity/me/", "/api/events/"):
+        response = client.get(path)
+        assert response.status_code == 401 and response.json() == {"detail": "Token has been revoked."}
+
+
+def test_the_admin_is_off_unless_enabled(client):
+    assert client.get("/admin/").status_code == 404

@@ -234,6 +234,8 @@ def dev_environment() -> dict[str, str]:
         "DEBUG": "True",  # set DEBUG=False (and real secrets) in .env to try production mode
         # Every sign-up comes from 127.0.0.1 here (the curl tour, `make demo`, again and again).
         "SIGNUP_MAX_PER_ADDRESS": "1000",
+        # Emails (password resets) are printed in web-user's output (and var/log/web-user.log).
+        "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
         "PYTHONUNBUFFERED": "1",
     }
     if not set(DEV_SECRET_NAMES) <= configured:
@@ -272,6 +274,7 @@ def banner(env: dict[str, str], seconds: float, processes: int) -> str:
     curl -s -X POST {api}/api/posts/ -H "Authorization: Bearer $TOKEN" \\
          -H 'Content-Type: application/json' -d '{{"title": "Hello", "description": "First post"}}'
     curl -s {api}/api/activity/me/ -H "Authorization: Bearer $TOKEN"
+  Emails (password resets) are printed here, by web-user.
 {secrets_note}  Ctrl-C stops everything.
 """
 

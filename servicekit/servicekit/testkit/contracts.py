@@ -344,7 +344,7 @@ class OwnedResourceContract(ResourceApi):
         return {**claims, **overrides}
 
     def test_bad_tokens_are_401_with_www_authenticate(self, api_client: Any, alice: Caller) -> None:
-        from rest_framework_simplejwt.tokens import RefreshToken
+        from servicekit.tokens import RefreshToken
 
         obj = self.create(alice)
         refresh = RefreshToken()
@@ -401,6 +401,12 @@ class OwnedResourceContract(ResourceApi):
         assert api_client.get("/api/docs/").status_code == 200
         assert_openapi_schema_valid()
 
+    def test_admin_is_off_unless_enabled(self, client: Any) -> None:
+        """Only user_service serves it by default (ADMIN_ENABLED)."""
+        self.assert_error(client.get("/admin/"), 404)
+        self.assert_error(client.get("/admin/login/"), 404)
+
+    @pytest.mark.usefixtures("admin_enabled")
     def test_admin_is_for_staff_and_shows_user_ids(self, client: Any, alice: Caller, django_user_model: Any) -> None:
         obj = self.create(alice)
         admin_url = f"/admin/{self.model._meta.app_label}/{self.model._meta.model_name}/"
@@ -562,10 +568,12 @@ class OwnedResourceEventsContract(ResourceApi):
         assert self.model.objects.filter(id=bobs).exists()
         deletes = [row for row in self.written() if row[2] == f"{self.name}.deleted"]
         assert sorted(row[3] for row in deletes) == sorted(mine + carols)  # one each, the repeat changed nothing
-        # The deleted users' access tokens are still unexpired, but writes are refused now.
+        # The deleted users' access tokens are unexpired, but revoked: reads and writes are refused.
         for caller in (alice, carol):
-            refused = caller.client.post(self.url, self.payload, format="json")
-            assert refused.status_code == 401 and "deleted" in refused.json()["detail"]
+            for refused in (caller.client.post(self.url, self.payload, format="json"), caller.client.get(self.url)):
+                assert refused.status_code == 401 and refused.json() == {"detail": "Token has been revoked."}, (
+                    refused.content
+                )
         assert self.create(bob)
 
 

@@ -21,6 +21,9 @@ TEST_ENV = {
     "JWT_ALGORITHM": "HS256",
     "DEBUG": "False",
     "LOG_LEVEL": "WARNING",
+    # Every request reads the revocations committed since the last one (in production at most
+    # once a second): a test sees a revocation at once. servicekit's tests cover the interval.
+    "REVOCATION_REFRESH_SECONDS": "0",
 }
 
 
@@ -36,6 +39,39 @@ def _fast_password_hashing(settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_revocation_view():
+    """Each test starts with an empty copy of the revocations: its database is its own."""
+    from servicekit.revocation.view import reset
+
+    reset()
+    yield
+    reset()
+
+
+@pytest.fixture
+def serve_admin(settings):
+    """``serve_admin(enabled)``: ``/admin/`` served or not for the rest of the test, as
+    ``ADMIN_ENABLED`` says at startup (the URLs are read again, and again after the test)."""
+    import importlib
+
+    from django.urls import clear_url_caches
+
+    def serve(enabled: bool) -> None:
+        settings.ADMIN_ENABLED = enabled
+        importlib.reload(importlib.import_module(settings.ROOT_URLCONF))
+        clear_url_caches()
+
+    before = settings.ADMIN_ENABLED
+    yield serve
+    serve(before)
+
+
+@pytest.fixture
+def admin_enabled(serve_admin):
+    serve_admin(True)
+
+
 @pytest.fixture
 def api_client():
     from rest_framework.test import APIClient
@@ -45,11 +81,12 @@ def api_client():
 
 @pytest.fixture
 def use_jwt_backend(monkeypatch):
-    """Switch simplejwt's signer/verifier for one test: ``use_jwt_backend(backend)``."""
-    import rest_framework_simplejwt.state
+    """Switch the tokens' signer/verifier for one test: ``use_jwt_backend(backend)`` (see
+    ``servicekit.testkit.tokens.token_backend_for``)."""
+    import servicekit.tokens
 
     def install(backend):
-        monkeypatch.setattr(rest_framework_simplejwt.state, "token_backend", backend)
+        monkeypatch.setattr(servicekit.tokens, "token_backend", lambda: backend)
         return backend
 
     return install

@@ -10,9 +10,9 @@ from typing import Any
 import jwt as pyjwt
 from decouple import undefined
 from django.conf import settings
-from rest_framework_simplejwt.backends import TokenBackend
 
 from servicekit.jwt import JWTRole, simple_jwt_settings
+from servicekit.tokens import KeyedTokenBackend
 
 
 @cache
@@ -44,25 +44,16 @@ def fake_env(values: dict[str, str]) -> Callable[..., Any]:
     return env
 
 
-def token_backend_for(role: JWTRole, **env: str) -> TokenBackend:
-    """The TokenBackend a service with ``role`` gets from these JWT_* variables."""
-    conf = simple_jwt_settings(role=role, env=fake_env(env))
-    return TokenBackend(
-        conf["ALGORITHM"],
-        conf["SIGNING_KEY"],
-        conf["VERIFYING_KEY"],
-        conf["AUDIENCE"],
-        conf["ISSUER"],
-        None,
-        conf["LEEWAY"],
-    )
+def token_backend_for(role: JWTRole, **env: str) -> KeyedTokenBackend:
+    """The token backend a service with ``role`` gets from these JWT_* variables."""
+    return KeyedTokenBackend(simple_jwt_settings(role=role, env=fake_env(env)))
 
 
 def mint_access_token(
     user_id: uuid.UUID | str | None = None, *, email: str = "someone@example.com", **claims: Any
 ) -> str:
     """An access token made the way user_service makes them, signed with this service's key."""
-    from rest_framework_simplejwt.tokens import AccessToken
+    from servicekit.tokens import AccessToken
 
     token = AccessToken()
     token["user_id"] = str(user_id or uuid.uuid4())
@@ -96,6 +87,7 @@ MALFORMED_CLAIMS: list[tuple[str, dict[str, Any]]] = [
     ("no-exp", {"exp": ...}),
     ("iat-string", {"iat": "yesterday"}),
     ("iat-future", {"iat": 10**12}),
+    ("no-iat", {"iat": ...}),
     ("nbf-string", {"nbf": "now"}),
     ("nbf-future", {"nbf": 10**12}),
     ("user-id-not-uuid", {"user_id": "not-a-uuid"}),
@@ -111,6 +103,8 @@ MALFORMED_CLAIMS: list[tuple[str, dict[str, Any]]] = [
     ("jti-empty", {"jti": ""}),
     ("jti-too-long", {"jti": "x" * 300}),
     ("no-jti", {"jti": ...}),
+    ("sid-not-uuid", {"sid": "session-1"}),
+    ("sid-int", {"sid": 7}),
     ("scope-list", {"scope": ["events:read-all"]}),
     ("scope-object", {"scope": {"events:read-all": True}}),
 ]

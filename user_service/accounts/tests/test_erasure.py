@@ -4,12 +4,12 @@ account is deleted (by its owner over HTTP, or by staff in the admin)."""
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.db import connection
-from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
-from accounts.models import ThrottleAttempt, User
+from accounts.models import Session, User
 from conftest import PASSWORD
 from servicekit.outbox.models import OutboxEvent
 from servicekit.testkit.erasure import columns_containing, forms_of
+from servicekit.throttling.models import ThrottleAttempt
 
 pytestmark = pytest.mark.django_db
 
@@ -37,14 +37,17 @@ def test_deleting_the_account_leaves_nothing_that_names_the_person(api_client, s
     })  # fmt: skip
     assert change.status_code == 302 and LogEntry.objects.filter(object_repr=EMAIL).exists()
     assert {table for table, _, _ in rows_mentioning(EMAIL)} == {"accounts_user", "django_admin_log"}
-    assert ThrottleAttempt.objects.exists() and OutstandingToken.objects.filter(user=user).count() == 2
+    assert ThrottleAttempt.objects.exists() and Session.objects.filter(user=user).count() == 2
+    api_client.post("/api/users/password-reset/", {"email": EMAIL}, format="json")  # a reset email counted
 
     assert api_client.delete("/api/users/me/", **auth).status_code == 204
     assert rows_mentioning(EMAIL) == [] and rows_mentioning("Erase Me Please") == []
-    assert not ThrottleAttempt.objects.filter(key__startswith="email:").exists()  # hashed, but the person's
-    # The records of its refresh tokens are gone with it (each names the account by its id).
+    # Hashed, but the person's: only the counts of the client's address are left.
+    kinds = {key.partition(":")[0] for key in ThrottleAttempt.objects.values_list("key", flat=True)}
+    assert kinds == {"ip", "signup-ip", "reset-ip"}
+    # Its sessions are gone with it (each names the account by its id, where and when it was used).
     assert api_client.post("/api/users/token/refresh/", {"refresh": body["refresh"]}, format="json").status_code == 401
-    assert not OutstandingToken.objects.exists()
+    assert not Session.objects.exists()
 
 
 def test_staff_deleting_an_account_in_the_admin_announce_and_erase_it_like_its_owner(client, make_user):

@@ -47,7 +47,7 @@ def test_every_user_event_type_is_published_with_envelope_key_and_topic(api_clie
 def test_a_rolled_back_write_leaves_no_event(db):
     def failing_request() -> None:
         with transaction.atomic():
-            services.user_signup(email="ghost@example.com", password=PASSWORD)
+            services.user_signup(email="ghost@example.com", password=PASSWORD, client=services.Client())
             raise RuntimeError("the request failed after the write")
 
     with pytest.raises(RuntimeError):
@@ -97,9 +97,9 @@ def test_republish_writes_a_snapshot_of_each_account_as_it_is_now():
 
     from django.core.management import call_command
 
-    alice = services.user_signup(email="alice@example.com", password=PASSWORD)
-    bob = services.user_signup(email="bob@example.com", password=PASSWORD)
-    services.user_update(user=alice, display_name="Alice")
+    alice, _ = services.user_signup(email="alice@example.com", password=PASSWORD, client=services.Client())
+    bob, _ = services.user_signup(email="bob@example.com", password=PASSWORD, client=services.Client())
+    services.user_update(user=alice, client=services.Client(), display_name="Alice")
     services.user_delete(user=bob)
     out = StringIO()
     call_command("republish", stdout=out)
@@ -111,3 +111,21 @@ def test_republish_writes_a_snapshot_of_each_account_as_it_is_now():
     call_command("republish", "--user", str(bob.id), stdout=out)  # gone: nothing to snapshot
     assert out.getvalue().splitlines() == ["republished 0 users as user.snapshot (in the outbox: the relay "
                                            "publishes them)"]  # fmt: skip
+
+
+def test_revocations_reach_user_events_as_the_contract_declares(api_client, signup, kafka):
+    body = signup()
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {body['access']}"}
+    api_client.post("/api/users/logout/", {"refresh": body["refresh"]}, format="json", **auth)
+    login = api_client.post("/api/users/login/", {"email": "alice@example.com", "password": PASSWORD}, format="json")
+    api_client.post("/api/users/logout/all/", HTTP_AUTHORIZATION=f"Bearer {login.json()['access']}")
+    rows = list(OutboxEvent.objects.filter(event_type="user.sessions_revoked").order_by("id"))
+    assert relay_pending() >= 2
+    messages = sorted(events_on("user_events", {str(r.event_id) for r in rows}), key=lambda m: m.offset)
+    for message in messages:
+        assert_matches_contract(message.envelope, key=message.key, topic=message.topic)
+    session_ended, everywhere = (m.envelope["data"] for m in messages)
+    assert (session_ended["reason"], everywhere["reason"]) == ("logout", "logout_everywhere")
+    assert session_ended["session"] and everywhere["session"] is None
+    assert session_ended["not_before"] < everywhere["not_before"] and everywhere["not_before"].endswith("Z")
+    assert "email" not in session_ended and "password" not in str(messages[0].value)

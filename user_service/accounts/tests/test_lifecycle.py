@@ -2,12 +2,14 @@
 
 import uuid
 
+import jwt
 import pytest
-from rest_framework_simplejwt.tokens import AccessToken
 
-from accounts.models import User
+from accounts.models import Session, User
 from conftest import PASSWORD
+from servicekit.jwt import hmac_kid
 from servicekit.testkit.service import assert_openapi_schema_valid
+from servicekit.tokens import AccessToken
 
 pytestmark = pytest.mark.django_db
 
@@ -39,16 +41,26 @@ def test_full_account_lifecycle(api_client):
     assert refreshed.status_code == 200
     new_access, new_refresh = refreshed.json()["access"], refreshed.json()["refresh"]
     assert new_refresh != refresh
-    # Rotation: the old refresh token is now blacklisted.
+    # Rotation: the old refresh token is refused now, and presenting it ends its whole
+    # session (reuse detection): the new tokens too.
     again = api_client.post("/api/users/token/refresh/", {"refresh": refresh}, format="json")
     assert again.status_code == 401
     assert "detail" in again.json()
+    assert api_client.post("/api/users/token/refresh/", {"refresh": new_refresh}, format="json").status_code == 401
+    assert api_client.get("/api/users/me/", **bearer(new_access)).status_code == 401
 
+    login = api_client.post("/api/users/login/", {"email": "alice@example.com", "password": PASSWORD}, format="json")
+    new_access, new_refresh = login.json()["access"], login.json()["refresh"]
     logout = api_client.post("/api/users/logout/", {"refresh": new_refresh}, format="json", **bearer(new_access))
     assert logout.status_code == 200
     after_logout = api_client.post("/api/users/token/refresh/", {"refresh": new_refresh}, format="json")
     assert after_logout.status_code == 401
 
+    # Logging out ended that session, its access token too.
+    assert api_client.get("/api/users/me/", **bearer(new_access)).status_code == 401
+    new_access = api_client.post(
+        "/api/users/login/", {"email": "alice@example.com", "password": PASSWORD}, format="json"
+    ).json()["access"]
     delete = api_client.delete("/api/users/me/", **bearer(new_access))
     assert delete.status_code == 204
     assert not User.objects.filter(id=user_id).exists()
@@ -57,7 +69,7 @@ def test_full_account_lifecycle(api_client):
     assert relogin.status_code == 401
 
 
-def test_token_claims(signup):
+def test_token_claims(signup, settings):
     body = signup()
     claims = AccessToken(body["access"]).payload
     assert claims["user_id"] == body["user"]["id"]
@@ -66,7 +78,13 @@ def test_token_claims(signup):
     assert claims["iss"] == "user_service"
     assert claims["aud"] == "microservices"
     assert {"jti", "exp", "iat"} <= set(claims)
-    assert claims["exp"] - claims["iat"] == 15 * 60
+    # iat to the microsecond (revocations compare it), exp in whole seconds
+    assert 15 * 60 - 1 < claims["exp"] - claims["iat"] <= 15 * 60
+    assert isinstance(claims["iat"], float)
+    # Both tokens name the session they belong to, and the key that signed them.
+    refresh = jwt.decode(body["refresh"], options={"verify_signature": False})
+    assert claims["sid"] == refresh["sid"] == str(Session.objects.get(user_id=body["user"]["id"]).id)
+    assert jwt.get_unverified_header(body["access"])["kid"] == hmac_kid(settings.SIMPLE_JWT["SIGNING_KEY"])
 
 
 def test_refresh_of_deleted_user_is_401_not_500(api_client, signup):
@@ -83,6 +101,7 @@ def test_patch_me_changes_profile_but_never_protected_fields(api_client, signup)
         {
             "display_name": "Alice",
             "email": "alice2@example.com",
+            "current_password": PASSWORD,
             "id": str(uuid.uuid4()),
             "is_staff": True,
             "is_superuser": True,
@@ -126,7 +145,10 @@ def test_patch_email_to_taken_address_any_case_is_400(api_client, signup):
     signup("bob@example.com")
     alice = signup("alice@example.com")
     response = api_client.patch(
-        "/api/users/me/", {"email": "BOB@example.com"}, format="json", **bearer(alice["access"])
+        "/api/users/me/",
+        {"email": "BOB@example.com", "current_password": PASSWORD},
+        format="json",
+        **bearer(alice["access"]),
     )
     assert response.status_code == 400
     assert "email" in response.json()
@@ -218,3 +240,25 @@ def test_readyz_is_503_naming_the_database_when_it_is_down(api_client, db, monke
     response = api_client.get("/readyz")
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable", "checks": {"database": "error: OperationalError"}}
+
+
+def test_the_admin_login_is_limited_like_the_apis(client, make_user, settings):
+    settings.LOGIN_MAX_FAILURES_PER_EMAIL_AND_ADDRESS = 3
+    make_user("root@example.com", is_staff=True, is_superuser=True)
+    form = {"username": "ROOT@example.com"}
+    for _ in range(3):
+        assert client.post("/admin/login/", {**form, "password": "guess"}).status_code == 200
+    throttled = client.post("/admin/login/", {**form, "password": PASSWORD})
+    assert throttled.status_code == 429 and int(throttled["Retry-After"]) >= 1
+    # The API's login counts the same failures: they are guesses at the same password.
+    api = client.post("/api/users/login/", {"email": "root@example.com", "password": PASSWORD},
+                      content_type="application/json")  # fmt: skip
+    assert api.status_code == 429
+    assert client.post("/admin/login/", {**form, "password": PASSWORD}, REMOTE_ADDR="10.0.0.9").status_code == 302
+
+
+def test_the_admin_can_be_turned_off(client, serve_admin):
+    assert client.get("/admin/login/").status_code == 200  # on by default, here only
+    serve_admin(False)
+    response = client.get("/admin/login/")
+    assert response.status_code == 404 and response.json() == {"detail": "Not found."}

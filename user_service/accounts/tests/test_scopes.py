@@ -6,9 +6,9 @@ from io import StringIO
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.core.management import CommandError, call_command
-from rest_framework_simplejwt.tokens import AccessToken
 
 from conftest import PASSWORD
+from servicekit.tokens import AccessToken
 
 pytestmark = pytest.mark.django_db
 

@@ -6,11 +6,11 @@ import time
 import uuid
 
 import pytest
-from rest_framework_simplejwt.tokens import AccessToken
 
 from conftest import PASSWORD
 from servicekit.jwt import JWTRole
 from servicekit.testkit.tokens import MALFORMED_CLAIMS, forge_token, rsa_keypair, token_backend_for, with_claims
+from servicekit.tokens import AccessToken
 
 pytestmark = pytest.mark.django_db
 ME = "/api/users/me/"

@@ -17,4 +17,10 @@ def echo(request: Request) -> Response:
     return Response(request.data, status=201)
 
 
-urlpatterns = service_urlpatterns(path("echo/", echo), path("api/", include(router.urls)))
+@api_view(["GET"])
+def whoami(request: Request) -> Response:
+    """The caller's id, behind the service's authentication (tests/test_revocation.py)."""
+    return Response({"user_id": str(request.user.id)})
+
+
+urlpatterns = service_urlpatterns(path("echo/", echo), path("whoami/", whoami), path("api/", include(router.urls)))
