@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import reduce
 from operator import or_
+from typing import TYPE_CHECKING
 
 from django.db.models import Count, Min, Q
 from django.http import HttpRequest
@@ -14,9 +15,11 @@ from django.utils import timezone
 from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
-from rest_framework.views import APIView
 
 from servicekit.throttling.models import ThrottleAttempt
+
+if TYPE_CHECKING:  # the views' module imports all of DRF's machinery: not at startup
+    from rest_framework.views import APIView
 
 
 def throttle_key(kind: str, *values: str) -> str:
