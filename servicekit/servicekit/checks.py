@@ -36,6 +36,14 @@ def check_secrets(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMe
         problems.append(
             checks.Error("SECRET_KEY is a published placeholder (.env.example).", hint=FIX, id="servicekit.E001")
         )
+    if is_placeholder(settings.METRICS["TOKEN"]):
+        problems.append(
+            checks.Error(
+                "METRICS_TOKEN is a published placeholder (.env.example): anyone could read /metrics.",
+                hint=FIX,
+                id="servicekit.E006",
+            )
+        )
     jwt = settings.SIMPLE_JWT
     if jwt["ALGORITHM"] in HMAC_ALGORITHMS:
         keys = [("JWT_SIGNING_KEY", jwt["SIGNING_KEY"])]

@@ -27,6 +27,7 @@ every wait, so a long outage never looks like a stuck loop.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -41,6 +42,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
 from django.utils import timezone
 
+from servicekit import tracing
 from servicekit.db import insert_rows
 from servicekit.events import EventEnvelope, dead_letter_topic
 from servicekit.heartbeat import Heartbeat
@@ -215,6 +217,11 @@ class EventConsumer:
         self._outage_since: float | None = None
         self._outage_logged = 0.0
         self._warned_topics: set[str] = set()
+        self.metrics = None
+        if settings.METRICS["ENABLED"]:
+            from servicekit.metrics import consumer_metrics
+
+            self.metrics = consumer_metrics()
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -240,6 +247,8 @@ class EventConsumer:
         self._should_stop = should_stop
         self.consumer.subscribe(self.topics, on_revoke=self._on_revoke)
         log.info("consuming %s as group %s", ", ".join(self.topics), self.group)
+        if self.metrics is not None:
+            self.metrics.lag.watch(self.group, self.topics)
         try:
             while not should_stop():
                 self.heartbeat.beat()
@@ -254,6 +263,8 @@ class EventConsumer:
                 self._commit_if_due()
         finally:
             self._commit()
+            if self.metrics is not None:
+                self.metrics.lag.watch(None, [])
             self.consumer.close()
             self.producer.flush(5)
             log.info("consumer %s stopped", self.group)
@@ -263,6 +274,7 @@ class EventConsumer:
 
         Raises Interrupted on a stop while waiting (the offsets not stored are redelivered).
         """
+        started = time.perf_counter()
         parsed = [(message, _parse(message)) for message in messages]
         index = 0
         while index < len(parsed):
@@ -273,6 +285,9 @@ class EventConsumer:
                 self._dead_letter(message, f"invalid event: {error}")
                 self._stored(message)
             index = end + 1
+        if self.metrics is not None:
+            self.metrics.batch_size.observe(len(messages))
+            self.metrics.batch_duration.observe(time.perf_counter() - started)
 
     # -- applying --------------------------------------------------------------------------
 
@@ -307,7 +322,9 @@ class EventConsumer:
                 plan.append((item, handler, independent))
         if not plan:
             return set()
-        with transaction.atomic():
+        traced = (tracing.apply_spans([item for item, _, _ in plan], group=self.group)
+                  if tracing.ENABLED else contextlib.nullcontext())  # fmt: skip
+        with traced, transaction.atomic():
             new = record_processed([item for item, _, _ in plan])
             fresh = [entry for entry in plan if entry[0].id in new]
             ordered = [(item, handler) for item, handler, _ in fresh if handler is not None]
@@ -409,6 +426,8 @@ class EventConsumer:
             log.warning("dead-letter publish of %s failed (%s); retrying in %.1fs", delivery, err, backoff)
             self._pause(backoff)
         self.counts["dead_lettered"] += 1
+        if self.metrics is not None:
+            self.metrics.dead_lettered.labels(delivery.topic).inc()
         log.warning("dead-lettered %s to %s: %s", delivery, self.dead_letter_topic, error)
 
     def _publish_dead_letter(self, outgoing: OutgoingMessage) -> KafkaError | None:
@@ -463,6 +482,9 @@ class EventConsumer:
 
     def _log_events(self, received: Iterable[Received], applied: set[str]) -> None:
         now, logged = time.time(), set()
+        applied_by_type: Counter[tuple[str, str]] = Counter()
+        duplicates: Counter[str] = Counter()
+        lags: list[float] = []
         for item in received:
             event, delivery = item.event, item.delivery
             if not self.handlers.handles(delivery.topic, event.type):
@@ -472,7 +494,13 @@ class EventConsumer:
             duplicate = item.id not in applied or item.id in logged
             logged.add(item.id)
             self.counts["duplicates" if duplicate else "applied"] += 1
-            lag_ms = max(0, int((now - event.timestamp.timestamp()) * 1000))
+            lag = max(0.0, now - event.timestamp.timestamp())
+            lag_ms = int(lag * 1000)
+            if duplicate:
+                duplicates[delivery.topic] += 1
+            else:
+                applied_by_type[(delivery.topic, event.type)] += 1
+                lags.append(lag)
             log.info(
                 "%s user=%s subject=%s %s lag=%dms%s",
                 event.type,
@@ -493,6 +521,8 @@ class EventConsumer:
                     "duplicate": duplicate,
                 },
             )
+        if self.metrics is not None:
+            self.metrics.events(applied_by_type, duplicates, lags)
 
 
 def _delivery(message: Message) -> Delivery:

@@ -39,6 +39,9 @@ def wsgi_application() -> WSGIHandler:
     from django.core.wsgi import get_wsgi_application
 
     _load_settings()
+    from servicekit.telemetry import start_web_telemetry
+
+    start_web_telemetry()  # before the handler loads the middleware: tracing adds its own
     application = get_wsgi_application()
     serious = [issue for issue in checks.run_checks() if issue.is_serious() and not issue.is_silenced()]
     if serious:

@@ -1,10 +1,16 @@
-"""Log formatters: one readable line per record by default, JSON lines with LOG_FORMAT=json."""
+"""Log formatters: one readable line per record by default, JSON lines with LOG_FORMAT=json.
+
+With tracing on (servicekit.tracing), a record logged inside a span carries its trace:
+``trace_id=... span_id=...`` at the end of the line, ``trace_id`` and ``span_id`` fields in JSON.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 from datetime import UTC, datetime
+
+from servicekit import tracing
 
 # Attributes every LogRecord has; anything else was passed with ``extra=`` and is shown.
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
@@ -27,6 +33,8 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = f"{_timestamp(record)} {record.levelname} {record.getMessage()}"
+        if tracing.ENABLED and (trace := tracing.log_context()):
+            line += f" trace_id={trace['trace_id']} span_id={trace['span_id']}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
@@ -47,6 +55,7 @@ class JSONFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
             **_extras(record),
+            **(tracing.log_context() if tracing.ENABLED else {}),
         }
         if record.exc_info:
             doc["exc_info"] = self.formatException(record.exc_info)

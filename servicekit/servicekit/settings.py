@@ -103,6 +103,7 @@ def build_settings(
     ``admin``: whether ``/admin/`` is served unless ``ADMIN_ENABLED`` says otherwise.
     """
     debug = env("DEBUG", default=False, cast=bool)
+    metrics = metrics_settings()
     max_body = env("MAX_REQUEST_BODY_BYTES", default=2_621_440, cast=int)
     return {
         "SERVICE_NAME": service,
@@ -132,6 +133,8 @@ def build_settings(
             *apps,
         ],
         "MIDDLEWARE": [
+            # First: it times and counts everything below, and answers /metrics itself.
+            *(["servicekit.metrics.MetricsMiddleware"] if metrics["ENABLED"] else []),
             "servicekit.proxies.ClientAddressMiddleware",
             "servicekit.http.RequestLogMiddleware",
             "servicekit.cache_control.NoStoreMiddleware",
@@ -232,6 +235,8 @@ def build_settings(
         "MAX_PAGE_SIZE": env("MAX_PAGE_SIZE", default=100, cast=int),
         "MAX_TEXT_BYTES": env("MAX_TEXT_BYTES", default=102_400, cast=int),
         "LOGGING": logging_settings(service=service),
+        "METRICS": metrics,
+        "TRACING": tracing_settings(),
         "KAFKA": kafka_settings(service=service),
         # What the service publishes and consumes; each service sets its own (config/settings.py).
         "EVENTS": {"PUBLISHES": [], "HANDLERS": None},
@@ -284,6 +289,26 @@ def login_throttle_settings() -> dict[str, Any]:
         "LOGIN_EMAIL_FAILURE_WINDOW_SECONDS": env("LOGIN_EMAIL_FAILURE_WINDOW_SECONDS", default=3600, cast=int),
         "LOGIN_MAX_FAILURES_PER_ADDRESS": env("LOGIN_MAX_FAILURES_PER_ADDRESS", default=100, cast=int),
     }
+
+
+def metrics_settings() -> dict[str, Any]:
+    """Prometheus metrics (servicekit.metrics): ``/metrics`` of the web server, and the port a
+    worker process serves its own on."""
+    return {
+        "ENABLED": env("METRICS_ENABLED", default=True, cast=bool),
+        # When set, /metrics answers only `Authorization: Bearer <token>` (401 without, 403 wrong).
+        "TOKEN": env("METRICS_TOKEN", default=""),
+        # A worker's (run_workers, relay_outbox, consume_events) metrics endpoint; 0: none.
+        "PORT": env("METRICS_PORT", default=0, cast=lambda v: int(v or 0)),
+        "ADDRESS": env("METRICS_ADDRESS", default="127.0.0.1"),
+        # How long a figure that costs a query (outbox backlog, consumer lag) is reused.
+        "REFRESH_SECONDS": env("METRICS_REFRESH_SECONDS", default=5.0, cast=float),
+    }
+
+
+def tracing_settings() -> dict[str, Any]:
+    """OpenTelemetry traces (servicekit.tracing), exported over OTLP/HTTP when an endpoint is set."""
+    return {"OTLP_ENDPOINT": env("OTEL_EXPORTER_OTLP_ENDPOINT", default="")}
 
 
 def kafka_settings(*, service: str) -> dict[str, Any]:

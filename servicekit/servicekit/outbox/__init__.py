@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
+from servicekit import tracing
 from servicekit.events import EventEnvelope, EventType
 
 if TYPE_CHECKING:
@@ -64,6 +65,8 @@ def outbox_row(event: Event) -> OutboxEvent:
         subject=str(event.subject),
         userid=str(event.user_id),
         data=json.loads(json.dumps(event.data, cls=EventDataEncoder)),
+        # The trace this change belongs to, continued by the relay and the consumers.
+        extensions=tracing.current_context() if tracing.ENABLED else {},
     )
     return OutboxEvent(
         event_id=envelope.id,

@@ -41,6 +41,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
 
+from servicekit import tracing
 from servicekit.events import encode_envelope
 from servicekit.heartbeat import Heartbeat
 from servicekit.kafka import (
@@ -310,6 +311,12 @@ class OutboxRelay:
         self._last_prune = self._last_rescan = time.monotonic()
         self._stalled_since: float | None = None
         self._stall_reported = 0.0
+        self.metrics = None
+        if settings.METRICS["ENABLED"]:
+            from servicekit.metrics import relay_metrics
+
+            self.metrics = relay_metrics()
+            self.metrics.backlog.floor = lambda: self.floor.value
 
     # -- one batch ---------------------------------------------------------------------------
 
@@ -363,6 +370,9 @@ class OutboxRelay:
         if rows:
             self._note_progress(rows, acked, failed)
         tried = [(row, err) for row, err in failed if err.code() != HELD_BACK]
+        if self.metrics is not None and rows:
+            parked = sum(1 for _, err in tried if err.code() in UNPUBLISHABLE)
+            self.metrics.batch((row.created_at for row in acked), failed=len(tried), parked=parked)
         if tried:
             log.warning("outbox: %d published, %d failed (%s)", len(acked), len(tried), tried[0][1])
             self._replace_producer()
@@ -374,9 +384,13 @@ class OutboxRelay:
     def _publish(self, rows: list[ClaimedRow]) -> tuple[list[ClaimedRow], list[tuple[ClaimedRow, KafkaError]]]:
         if not rows:
             return [], []
-        messages = [OutgoingMessage(row.topic, row.key, encode_envelope(row.payload), cloudevent_headers())
-                    for row in rows]  # fmt: skip
+        spans = tracing.PublishSpans(rows) if tracing.ENABLED else None
+        payloads = spans.payloads if spans is not None else [row.payload for row in rows]
+        messages = [OutgoingMessage(row.topic, row.key, encode_envelope(payload), cloudevent_headers())
+                    for row, payload in zip(rows, payloads, strict=True)]  # fmt: skip
         results = publish(self.producer, messages, timeout=self.delivery_timeout, on_wait=self.heartbeat.beat)
+        if spans is not None:
+            spans.finish(results)
         acked = [row for row, err in zip(rows, results, strict=True) if err is None]
         return acked, [(row, err) for row, err in zip(rows, results, strict=True) if err is not None]
 

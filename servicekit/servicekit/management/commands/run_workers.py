@@ -7,6 +7,7 @@ from django.db import connection
 from servicekit.kafka import event_handlers, published_topics
 from servicekit.management.base import HeadlessCommand
 from servicekit.shutdown import StopFlag
+from servicekit.telemetry import start_worker_telemetry
 
 log = logging.getLogger("servicekit")
 
@@ -19,6 +20,7 @@ class Command(HeadlessCommand):
     )
 
     def handle(self, *args, **options) -> None:
+        start_worker_telemetry()
         stop = StopFlag().install()
         # Imported only where the service has them: each module loads the models of its app
         # (servicekit.outbox, servicekit.inbox), which a service without that app lacks.

@@ -4,6 +4,7 @@ from servicekit.consumer import EventConsumer
 from servicekit.kafka import event_handlers
 from servicekit.management.base import HeadlessCommand
 from servicekit.shutdown import StopFlag
+from servicekit.telemetry import start_worker_telemetry
 
 
 class Command(HeadlessCommand):
@@ -13,6 +14,7 @@ class Command(HeadlessCommand):
         handlers = event_handlers()
         if handlers is None:
             raise CommandError("this service consumes nothing (settings.EVENTS has no HANDLERS)")
+        start_worker_telemetry()
         stop = StopFlag().install()
         consumer = EventConsumer(handlers)
         consumer.wait_for_own_topics(stop)
