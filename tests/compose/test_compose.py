@@ -40,7 +40,7 @@ ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
-SECRET_NAME = re.compile(r"SECRET|PASSWORD|SIGNING_KEY|PRIVATE_KEY")
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|SIGNING_KEY|PRIVATE_KEY|TOKEN")
 # ${VAR:?message} (or ${VAR?message}): compose stops with the message when VAR is unset.
 REQUIRED_VARIABLES = sorted(set(re.findall(r"\$\{([A-Za-z_]\w*):?\?", COMPOSE_FILE.read_text())))
 # Any $VAR or ${VAR...} ($$ is a literal dollar).
@@ -279,6 +279,77 @@ def test_images_pulled_from_a_registry_are_pinned(services):
         if "build" not in container:
             tag = container["image"].rpartition("/")[2].partition(":")[2]
             assert tag not in ("", "latest"), f"{name}: pin {container['image']} to a version"
+
+
+# --- the observability profile (Prometheus, Jaeger) -------------------------------------------
+
+PROMETHEUS_CONFIG = ROOT / "ops" / "prometheus" / "prometheus.yml"
+
+
+def scrape_targets() -> dict[str, set[str]]:
+    """job -> its ``host:port`` targets, from ops/prometheus/prometheus.yml (read as text: the
+    file is flat, and PyYAML is no dependency here)."""
+    jobs: dict[str, set[str]] = {}
+    job = None
+    for line in PROMETHEUS_CONFIG.read_text().splitlines():
+        if found := re.match(r"\s*- job_name: (\S+)", line):
+            job = found[1]
+            jobs[job] = set()
+        elif found := re.match(r'\s*- targets: \["([^"]+)"\]', line):
+            jobs[job].add(found[1])
+    return jobs
+
+
+def test_the_observability_profile_adds_prometheus_and_jaeger_on_localhost(compose):
+    default = set(compose_config_without_profiles(compose)["services"])
+    config = compose_config(compose, ENV_EXAMPLE)["services"]
+    assert {"prometheus", "jaeger"} <= set(config) and not {"prometheus", "jaeger"} & default
+    for name in ("prometheus", "jaeger"):
+        assert config[name]["profiles"] == ["observability"]
+    (mount,) = [v for v in config["prometheus"]["volumes"] if v["target"] == "/etc/prometheus/prometheus.yml"]
+    assert (Path(mount["source"]), mount["read_only"]) == (PROMETHEUS_CONFIG, True)
+    published = {(p["host_ip"], p["published"]) for p in config["jaeger"]["ports"]}
+    assert published == {("127.0.0.1", "16686"), ("127.0.0.1", "4318")}
+    assert config["prometheus"]["environment"]["METRICS_TOKEN"] == env_example()["METRICS_TOKEN"]
+
+
+def compose_config_without_profiles(compose: list[str]) -> dict[str, Any]:
+    env = {name: os.environ[name] for name in ("PATH", "HOME") if name in os.environ}
+    command = [*compose, "--file", str(COMPOSE_FILE), "--env-file", str(ENV_EXAMPLE), "config", "--format", "json"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_prometheus_scrapes_every_web_service_with_the_token_and_every_worker(services):
+    jobs = scrape_targets()
+    webs, workers = set(), set()
+    for spec in SERVICES:
+        for name, container in containers_of(services, spec.directory).items():
+            if is_one_shot(container):
+                continue
+            env = container["environment"]
+            if container["command"][0] == "gunicorn":
+                port = next(arg for arg in container["command"] if arg.startswith("--bind")).rpartition(":")[2]
+                webs.add(f"{name}:{port}")
+                assert env["METRICS_TOKEN"] == env_example()["METRICS_TOKEN"], name
+            else:
+                assert (env["METRICS_ADDRESS"], env["METRICS_PORT"]) == ("0.0.0.0", "9100"), name  # noqa: S104
+                workers.add(f"{name}:{env['METRICS_PORT']}")
+                assert not container.get("ports"), f"{name}: its metrics port stays on the network"
+    assert jobs == {"web": webs, "workers": workers}
+    text = PROMETHEUS_CONFIG.read_text()
+    assert "credentials_file: /prometheus/metrics_token" in text
+    assert "/prometheus/metrics_token" in " ".join(services["prometheus"]["entrypoint"])
+
+
+def test_the_services_export_traces_only_where_the_endpoint_is_set(compose, tmp_path, services):
+    for name, container in app_containers(services).items():
+        assert container["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "", name  # .env.example: off
+    traced = compose_config(compose, write_env(tmp_path / ".env", {**env_example(),
+                            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318"}))["services"]  # fmt: skip
+    for name, container in app_containers(traced).items():
+        assert container["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318", name
 
 
 # --- health, restarts, start order ----------------------------------------------------------

@@ -69,6 +69,29 @@ def test_every_path_a_service_documents_is_under_its_prefixes_and_reachable(stac
     assert requests.get(f"{stack.gateway}/healthz", timeout=10).json()["status"] == "ok"
 
 
+def test_metrics_are_served_by_each_process_and_never_through_the_gateway(stack) -> None:
+    """``/metrics`` is not a public path: the gateway routes only services.toml's prefixes."""
+    through_gateway = requests.get(f"{stack.gateway}/metrics", timeout=10)
+    assert (through_gateway.status_code, through_gateway.json()) == (404, {"detail": "Not found."})
+    for spec in SERVICES:
+        direct = requests.get(f"{stack.url(spec.short)}/metrics", timeout=10)
+        assert direct.status_code == 200 and "http_requests_total" in direct.text, spec.directory
+    for name, process in stack.processes.items():
+        if not name.startswith("worker-"):
+            continue
+        url = f"http://127.0.0.1:{process.env['METRICS_PORT']}/metrics"
+        expected = "outbox_events_published_total" if process.service.relay else "consumer_batch_size"
+
+        def served(url=url, expected=expected, name=name) -> None:
+            try:
+                text = requests.get(url, timeout=10).text
+            except requests.ConnectionError as exc:
+                raise AssertionError(f"{name}: {url} does not answer") from exc
+            assert expected in text, name
+
+        eventually(served)
+
+
 def test_the_documentation_page_lists_every_service_and_its_schema_answers_through_the_gateway(stack) -> None:
     page = requests.get(f"{stack.gateway}/api/docs/", timeout=10)
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")

@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import shlex
+import socket
 import subprocess
 import sys
 import threading
@@ -93,6 +94,9 @@ TOPICS_COMMAND = "python manage.py ensure_topics"
 #: The gateway's configuration, shared with docker-compose.yml (which mounts it).
 CADDYFILE = ROOT / "gateway" / "Caddyfile"
 GATEWAY_PORT = 8000
+#: A worker's metrics port (``METRICS_PORT``): its service's web port plus this (9101-9104),
+#: or ``<SHORT>_METRICS_PORT``; a free port when that one is taken.
+METRICS_PORT_OFFSET = 1100
 
 
 @dataclass
@@ -137,6 +141,29 @@ def port_of(spec: ServiceSpec, env: dict[str, str]) -> int:
     return int(env.get(spec.port_variable, spec.port))
 
 
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def worker_metrics_port(spec: ServiceSpec, env: dict[str, str]) -> int:
+    """Where ``spec``'s worker serves its metrics (see :data:`METRICS_PORT_OFFSET`)."""
+    wanted = int(env.get(f"{spec.short.upper()}_METRICS_PORT", port_of(spec, env) + METRICS_PORT_OFFSET))
+    if _port_is_free(wanted):
+        return wanted
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def metrics_enabled(env: dict[str, str]) -> bool:
+    return env.get("METRICS_ENABLED", "True").strip().lower() not in ("false", "0", "no", "off", "")
+
+
 def gateway_port(env: dict[str, str]) -> int:
     return int(env.get("GATEWAY_PORT", GATEWAY_PORT))
 
@@ -172,7 +199,9 @@ def stack_processes(env: dict[str, str]) -> list[StackProcess]:
         web_env = {"TRUSTED_PROXIES": "127.0.0.1", **own}
         processes.append(StackProcess(f"web-{spec.short}", spec, web, web_env))
         if spec.relay or spec.consumer:
-            processes.append(StackProcess(f"worker-{spec.short}", spec, _argv(WORKERS_COMMAND), own))
+            # Each worker process its own metrics port (a variable set for all would clash).
+            metrics = {"METRICS_PORT": str(worker_metrics_port(spec, env))} if metrics_enabled(env) else {}
+            processes.append(StackProcess(f"worker-{spec.short}", spec, _argv(WORKERS_COMMAND), {**own, **metrics}))
     return processes
 
 
@@ -249,9 +278,33 @@ def dev_environment() -> dict[str, str]:
     return {**{k: v for k, v in defaults.items() if k not in configured}, **os.environ}
 
 
-def banner(env: dict[str, str], seconds: float, processes: int) -> str:
+def metrics_urls(processes: list[StackProcess]) -> dict[str, str]:
+    """Process name -> its metrics URL: each web server's /metrics, each worker's port."""
+    urls = {}
+    for process in processes:
+        if process.service is None or not metrics_enabled(process.env):
+            continue
+        if process.name.startswith("web-"):
+            urls[process.name] = f"http://127.0.0.1:{port_of(process.service, process.env)}/metrics"
+        elif process.env.get("METRICS_PORT"):
+            urls[process.name] = f"http://127.0.0.1:{process.env['METRICS_PORT']}/metrics"
+    return urls
+
+
+def banner(env: dict[str, str], seconds: float, processes: int, metrics: dict[str, str] | None = None) -> str:
     api = f"http://127.0.0.1:{gateway_port(env)}"
     direct = "\n".join(f"    {spec.directory:<18}http://127.0.0.1:{port_of(spec, env)}" for spec in SERVICES)
+    metrics_note = (
+        "  Metrics (Prometheus text format; the gateway does not route /metrics):\n"
+        + "".join(f"    {name:<18}{url}\n" for name, url in (metrics or {}).items())
+        if metrics
+        else ""
+    )
+    traces_note = (
+        f"  Traces are exported over OTLP to {env['OTEL_EXPORTER_OTLP_ENDPOINT']}.\n"
+        if env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        else ""
+    )
     secrets_note = (
         f"  Tokens are signed with this checkout's development key ({DEV_SECRETS_FILE.relative_to(ROOT)}):\n"
         "  anyone who can read that file can mint tokens, so the servers listen on 127.0.0.1 only.\n"
@@ -264,7 +317,7 @@ def banner(env: dict[str, str], seconds: float, processes: int) -> str:
     API docs          {api}/api/docs/
   Each service directly (debugging; its own docs at /api/docs/, admin at /admin/):
 {direct}
-
+{metrics_note}{traces_note}
   Try it (in another terminal):
     curl -s -X POST {api}/api/users/signup/ -H 'Content-Type: application/json' \\
          -d '{{"email": "ada@example.com", "password": "correct-horse-battery-staple"}}'
@@ -383,7 +436,7 @@ def run() -> int:
         def announce() -> None:
             try:
                 wait_ready(env)
-                print(banner(env, time.monotonic() - started, len(processes)), flush=True)
+                print(banner(env, time.monotonic() - started, len(processes), metrics_urls(processes)), flush=True)
             except TimeoutError as exc:
                 print(f"devstack: {exc}", file=sys.stderr, flush=True)
 
