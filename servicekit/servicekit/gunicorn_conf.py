@@ -15,3 +15,12 @@ preload_app = True
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - gunicorn's own advice
 # Requests are logged by servicekit.http.RequestLogMiddleware, once, in the app's format.
 accesslog = None
+
+
+def when_ready(server) -> None:
+    """After the app is loaded, before the first fork: move every object the master made
+    into the collector's permanent generation, so that a worker's garbage collections do
+    not write to (and so copy) the pages it shares with the master."""
+    import gc
+
+    gc.freeze()
