@@ -11,7 +11,7 @@ export TEST_DATABASE_URL
 COMPOSE := docker compose
 
 .DEFAULT_GOAL := help
-.PHONY: help install env run $(addprefix run-,$(SHORT_NAMES)) migrate test lint fmt logs-consumer demo bench \
+.PHONY: help install env run $(addprefix run-,$(SHORT_NAMES)) migrate test lint fmt contract logs-consumer demo bench \
 	status tail dlq outbox republish rebuild up down logs clean
 
 help: ## List the targets
@@ -39,10 +39,13 @@ migrate: $(STAMP) ## Apply every service's migrations (SQLite files, or <SERVICE
 env: $(STAMP) ## Write .env for docker compose with fresh random secrets (FORCE=1 overwrites)
 	$(BIN)/python -m servicekit.devstack env $(if $(FORCE),--force)
 
-test: $(STAMP) ## Every suite: services, servicekit, compose file, production settings, end-to-end (PostgreSQL + embedded Kafka)
+test: $(STAMP) ## Every suite: services, servicekit, event contract, compose file, production settings, end-to-end (PostgreSQL + embedded Kafka)
 	@set -e; for s in $(SERVICES); do echo "== $$s"; (cd $$s && ../$(BIN)/pytest); done
 	@echo "== servicekit"; cd servicekit && ../$(BIN)/pytest
-	@echo "== tests (docker-compose.yml, production settings, end-to-end stack)"; cd tests && ../$(BIN)/pytest
+	@echo "== tests (event contract, docker-compose.yml, production settings, end-to-end stack)"; cd tests && ../$(BIN)/pytest
+
+contract: $(STAMP) ## Write docs/asyncapi.yaml (the event contract) from every service's declarations
+	$(BIN)/python -m servicekit.devstack.contract
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check .
