@@ -18,10 +18,10 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@printf "  \033[36m%-15s\033[0m %s\n" "run-<service>" "One service alone, dev server, no Kafka: $(addprefix make run-,$(SHORT_NAMES))"
 
-$(STAMP): requirements-dev.txt $(wildcard */requirements.txt) servicekit/pyproject.toml
+$(STAMP): requirements-dev.txt $(addsuffix /requirements.txt,$(SERVICES)) servicekit/pyproject.toml services.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt $(foreach s,$(SERVICES),-r $(s)/requirements.txt)
 	@touch $@
 
 install: $(STAMP) ## Create .venv and install every service, servicekit and the dev tools
@@ -82,7 +82,7 @@ outbox: $(STAMP) ## Pending and parked outbox rows of every service; make outbox
 	@$(DEVSTACK) manage $(ON_COMPOSE) $(or $(SERVICE),relays) outbox $(or $(ARGS),list)
 
 republish: $(STAMP) ## Snapshot events of current state: make republish SERVICE=post [ARGS="--user <id>"]
-	@test -n "$(SERVICE)" || { echo "usage: make republish SERVICE=<user|post|note> [ARGS=\"--since 2h\"]" >&2; exit 2; }
+	@test -n "$(SERVICE)" || { echo "usage: make republish SERVICE=<short name of a service with relay = true in services.toml> [ARGS=\"--since 2h\"]" >&2; exit 2; }
 	@$(DEVSTACK) manage $(ON_COMPOSE) $(SERVICE) republish $(ARGS)
 
 rebuild: $(STAMP) ## Rebuild consumer_service's read model from the topics (stop its consumer first)
