@@ -11,17 +11,17 @@ export TEST_DATABASE_URL
 COMPOSE := docker compose
 
 .DEFAULT_GOAL := help
-.PHONY: help install env run $(addprefix run-,$(SHORT_NAMES)) migrate test lint fmt logs-consumer demo bench \
+.PHONY: help install env run $(addprefix run-,$(SHORT_NAMES)) migrate test lint fmt contract logs-consumer demo bench \
 	status tail dlq outbox republish rebuild up down logs clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@printf "  \033[36m%-15s\033[0m %s\n" "run-<service>" "One service alone, dev server, no Kafka: $(addprefix make run-,$(SHORT_NAMES))"
 
-$(STAMP): requirements-dev.txt $(wildcard */requirements.txt) servicekit/pyproject.toml
+$(STAMP): requirements-dev.txt $(addsuffix /requirements.txt,$(SERVICES)) servicekit/pyproject.toml services.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt $(foreach s,$(SERVICES),-r $(s)/requirements.txt)
 	@touch $@
 
 install: $(STAMP) ## Create .venv and install every service, servicekit and the dev tools
@@ -39,10 +39,13 @@ migrate: $(STAMP) ## Apply every service's migrations (SQLite files, or <SERVICE
 env: $(STAMP) ## Write .env for docker compose with fresh random secrets (FORCE=1 overwrites)
 	$(BIN)/python -m servicekit.devstack env $(if $(FORCE),--force)
 
-test: $(STAMP) ## Every suite: services, servicekit, compose file, production settings, end-to-end (PostgreSQL + embedded Kafka)
+test: $(STAMP) ## Every suite: services, servicekit, event contract, compose file, production settings, end-to-end (PostgreSQL + embedded Kafka)
 	@set -e; for s in $(SERVICES); do echo "== $$s"; (cd $$s && ../$(BIN)/pytest); done
 	@echo "== servicekit"; cd servicekit && ../$(BIN)/pytest
-	@echo "== tests (docker-compose.yml, production settings, end-to-end stack)"; cd tests && ../$(BIN)/pytest
+	@echo "== tests (event contract, docker-compose.yml, production settings, end-to-end stack)"; cd tests && ../$(BIN)/pytest
+
+contract: $(STAMP) ## Write docs/asyncapi.yaml (the event contract) from every service's declarations
+	$(BIN)/python -m servicekit.devstack.contract
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check .
@@ -79,7 +82,7 @@ outbox: $(STAMP) ## Pending and parked outbox rows of every service; make outbox
 	@$(DEVSTACK) manage $(ON_COMPOSE) $(or $(SERVICE),relays) outbox $(or $(ARGS),list)
 
 republish: $(STAMP) ## Snapshot events of current state: make republish SERVICE=post [ARGS="--user <id>"]
-	@test -n "$(SERVICE)" || { echo "usage: make republish SERVICE=<user|post|note> [ARGS=\"--since 2h\"]" >&2; exit 2; }
+	@test -n "$(SERVICE)" || { echo "usage: make republish SERVICE=<short name of a service with relay = true in services.toml> [ARGS=\"--since 2h\"]" >&2; exit 2; }
 	@$(DEVSTACK) manage $(ON_COMPOSE) $(SERVICE) republish $(ARGS)
 
 rebuild: $(STAMP) ## Rebuild consumer_service's read model from the topics (stop its consumer first)
@@ -88,8 +91,8 @@ rebuild: $(STAMP) ## Rebuild consumer_service's read model from the topics (stop
 demo: $(STAMP) ## Scripted session against a running stack (make run or make up)
 	$(BIN)/python scripts/demo.py
 
-bench: $(STAMP) ## Benchmarks: commit-to-topic latency, consumer throughput, HTTP (see bench/)
-	$(BIN)/python bench/run.py
+bench: $(STAMP) ## Benchmarks beside their baselines: pipeline, request path, footprint, gateway, revocation (bench/run.py)
+	$(BIN)/python -m bench.run $(SUITES)
 
 up: ## docker compose: build and start the whole stack (needs .env: make env)
 	$(COMPOSE) up --build -d

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bench.harness import ROOT, BenchStack, http_get
-from tests.e2e.stack import free_port, recreate_database
+from tests.e2e.stack import drop_database, free_port, recreate_database
 
 PERF = ROOT.parent / "shared" / "perf"
 VENV = ROOT / "var" / "bench" / "baselines"
@@ -50,6 +50,11 @@ def compare_module():
     return module
 
 
+def baseline_database(stack: BenchStack, name: str) -> str:
+    """The database of baseline ``name`` (seed, ceiling) beside ``stack``: its run's own."""
+    return f"{stack.prefix}_perf_{name}"
+
+
 @contextlib.contextmanager
 def baselines(stack: BenchStack, *, workers: int = 2) -> Iterator[dict[str, str]]:
     """The seed-style and ceiling apps listening; yields their base URLs."""
@@ -57,8 +62,8 @@ def baselines(stack: BenchStack, *, workers: int = 2) -> Iterator[dict[str, str]
     urls, processes = {}, []
     try:
         for name, database, env in (
-            ("seed", "perf_seed", {"PERF_KAFKA": stack.broker.bootstrap_servers}),
-            ("ceiling", "perf_ceiling", {"PERF_JWT_KEY": stack.env["JWT_SIGNING_KEY"]}),
+            ("seed", baseline_database(stack, "seed"), {"PERF_KAFKA": stack.broker.bootstrap_servers}),
+            ("ceiling", baseline_database(stack, "ceiling"), {"PERF_JWT_KEY": stack.env["JWT_SIGNING_KEY"]}),
         ):
             app = PERF / ("seedstyle" if name == "seed" else "ceiling")
             recreate_database(database)
@@ -79,6 +84,8 @@ def baselines(stack: BenchStack, *, workers: int = 2) -> Iterator[dict[str, str]
         for process in processes:
             process.terminate()
             process.wait(20)
+        for name in ("seed", "ceiling"):
+            drop_database(baseline_database(stack, name))
 
 
 def _wait(url: str, timeout: float = 60) -> None:

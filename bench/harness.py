@@ -112,7 +112,8 @@ def backend_pids(database: str) -> list[int]:
 @dataclass
 class BenchStack:
     """Chosen processes of the stack (the same commands as ``make run``) on fresh PostgreSQL
-    databases ``bench_<service>`` and an embedded broker, DEBUG off."""
+    databases ``bench_<run>_<service>`` (a run's own, so that two benchmarks at once do not
+    drop each other's) and an embedded broker, DEBUG off."""
 
     extra_env: dict[str, str] = field(default_factory=dict)
     sqlite_dir: Path | None = None
@@ -120,6 +121,7 @@ class BenchStack:
     env: dict[str, str] = field(default_factory=dict)
     running: dict[str, subprocess.Popen] = field(default_factory=dict)
     log_dir: Path = ROOT / "var" / "bench"
+    prefix: str = field(default_factory=lambda: f"bench_{uuid.uuid4().hex[:6]}")
 
     def __enter__(self) -> BenchStack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -142,7 +144,7 @@ class BenchStack:
             if self.sqlite_dir is not None:
                 url = f"sqlite:///{self.sqlite_dir / (spec.directory + '.sqlite3')}"
             else:
-                url = recreate_database(f"bench_{spec.directory}")
+                url = recreate_database(f"{self.prefix}_{spec.directory}")
             self.env[spec.database_url_variable] = url
         from servicekit.devstack.launcher import prepare
 
@@ -156,14 +158,14 @@ class BenchStack:
             self.broker.stop()
         if self.sqlite_dir is None:
             for spec in SERVICES:
-                drop_database(f"bench_{spec.directory}")
+                drop_database(f"{self.prefix}_{spec.directory}")
 
     def url(self, short: str) -> str:
         spec = next(s for s in SERVICES if s.short == short)
         return f"http://127.0.0.1:{self.env[spec.port_variable]}"
 
     def database(self, short: str) -> str:
-        return f"bench_{next(s for s in SERVICES if s.short == short).directory}"
+        return f"{self.prefix}_{next(s for s in SERVICES if s.short == short).directory}"
 
     def start(self, name: str, **env: str) -> subprocess.Popen:
         """A process of the stack's table (``web-note``, ``worker-post``), or one loop of a

@@ -16,7 +16,7 @@ import statistics
 import time
 import uuid
 
-from bench.baselines import baselines, compare_module
+from bench.baselines import baseline_database, baselines, compare_module
 from bench.harness import BenchStack, backend_pids, cpu_seconds, load, paced_posts, report, tree
 
 PIPELINE = ("relay-note", "consume-consumer")
@@ -66,8 +66,8 @@ def create_and_list(rounds: int, secs: int, conns: int, workers: int) -> None:
         token = stack.token(uuid.uuid4())
         with baselines(stack, workers=workers) as base:
             project_cpu = lambda: [*stack.pids("web-note"), *backend_pids(stack.database("note"))]  # noqa: E731
-            ceiling_cpu = lambda: [*_gunicorn_pids(base["ceiling"]), *backend_pids("perf_ceiling")]  # noqa: E731
-            seed_cpu = lambda: [*_gunicorn_pids(base["seed"]), *backend_pids("perf_seed")]  # noqa: E731
+            ceiling_cpu = lambda: [*_gunicorn_pids(base["ceiling"]), *backend_pids(baseline_database(stack, "ceiling"))]  # noqa: E731
+            seed_cpu = lambda: [*_gunicorn_pids(base["seed"]), *backend_pids(baseline_database(stack, "seed"))]  # noqa: E731
             targets = {
                 "project (pipeline running)": ("POST", stack.url("note") + NOTES, token, project_cpu),
                 "project (pipeline paused)": ("POST", stack.url("note") + NOTES, token, project_cpu),

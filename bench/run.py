@@ -1,60 +1,68 @@
-"""`make bench`: measures the event pipeline on PostgreSQL and the embedded broker.
+"""`make bench`: every benchmark, one after the other, each figure beside a baseline measured
+in the same run and the machine's load (nothing here asserts anything: tests prove, these
+report).
 
-1. commit-to-topic latency: post_service writes posts one transaction at a time (light
-   load, ~50/s) while its real relay (`manage.py relay_outbox`) runs; a reader assigned
-   to `post_events` notes when each event arrives. Reported: commit -> broker timestamp
-   (the relay's produce) and commit -> received by a consumer, p50/p95/p99/max.
-2. consumer throughput: N events are put on the topics, then consumer_service's real
-   `manage.py consume_events` is started; events/s from its first to its last record.
+    .venv/bin/python -m bench.run [SUITE ...]      # default: every suite, in this order
 
-Uses TEST_DATABASE_URL's server (databases bench_*, dropped afterwards). Timings vary
-with the machine; nothing here is asserted.
+Each suite is also a program of its own, with its options (``--help``):
+
+    pipeline       bench/pipeline.py        consumer and relay drain beside bare confluent-kafka
+                                            loops; HTTP 201 -> consumer row latency; CPU per
+                                            event of every process; create throughput with the
+                                            pipeline running and paused
+    request_path   bench/request_path.py    note create and list beside ../shared/perf's lean
+                                            ceiling and seed-style app; 1, 2 and 4 workers
+    footprint      bench/footprint.py       memory of every process of `make run`, time to ready
+    gateway        bench/gateway_overhead.py  creates through the gateway vs on the service's port
+    slow_clients   bench/slow_clients.py    slow clients, through the gateway and directly
+    revocation     bench/revocation_check.py  refusing revoked tokens vs stateless JWT checks
+
+Needs PostgreSQL (TEST_DATABASE_URL, databases bench_* are created and dropped) and wrk.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from servicekit.devstack.embedded_broker import EmbeddedBroker  # noqa: E402
-from tests.e2e.stack import database_url, drop_database, recreate_database  # noqa: E402
+SUITES: dict[str, list[str]] = {
+    "pipeline": ["-m", "bench.pipeline"],
+    "request_path": ["-m", "bench.request_path"],
+    "footprint": ["-m", "bench.footprint"],
+    "gateway": ["bench/gateway_overhead.py"],
+    "slow_clients": ["bench/slow_clients.py"],
+    "revocation": ["bench/revocation_check.py"],
+}
 
-SERVICES = ("post_service", "consumer_service")
 
-
-def main() -> int:
-    with EmbeddedBroker(log_path=ROOT / "var" / "bench-broker.log") as broker:
-        env = {
-            **os.environ,
-            "SECRET_KEY": secrets.token_urlsafe(48),
-            "JWT_SIGNING_KEY": secrets.token_urlsafe(48),
-            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-            "KAFKA_SESSION_TIMEOUT_MS": "6000",
-            "KAFKA_FETCH_WAIT_MAX_MS": "20",
-            "KAFKA_ENABLE_IDEMPOTENCE": "False",
-            "LOG_LEVEL": "WARNING",
-        }
-        try:
-            for service in SERVICES:
-                recreate_database(f"bench_{service}")
-                service_env = {**env, "DATABASE_URL": database_url(f"bench_{service}")}
-                subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT / service,
-                               env=service_env, check=True)  # fmt: skip
-            subprocess.run([sys.executable, "manage.py", "ensure_topics"], cwd=ROOT / "post_service",
-                           env={**env, "DATABASE_URL": database_url("bench_post_service")}, check=True)  # fmt: skip
-            for script, service in (("latency.py", "post_service"), ("consumer_throughput.py", "consumer_service")):
-                subprocess.run([sys.executable, str(ROOT / "bench" / script)], cwd=ROOT / service,
-                               env={**env, "DATABASE_URL": database_url(f"bench_{service}")}, check=True)  # fmt: skip
-        finally:
-            for service in SERVICES:
-                drop_database(f"bench_{service}")
-    return 0
+def main(argv: list[str] | None = None) -> int:
+    names = sys.argv[1:] if argv is None else argv
+    unknown = [name for name in names if name not in SUITES]
+    if unknown or "-h" in names or "--help" in names:
+        print(__doc__ if not unknown else f"bench: unknown suite {unknown[0]!r}; choose from {', '.join(SUITES)}",
+              file=sys.stderr if unknown else sys.stdout)  # fmt: skip
+        return 2 if unknown else 0
+    if shutil.which("wrk") is None:
+        print("bench: wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 2
+    one, five, fifteen = os.getloadavg()
+    print(f"make bench on {os.cpu_count()} cores, load {one:.2f} {five:.2f} {fifteen:.2f}", flush=True)
+    failed = []
+    for name in names or SUITES:
+        started = time.monotonic()
+        print(f"\n#### {name}", flush=True)
+        if subprocess.run([sys.executable, *SUITES[name]], cwd=ROOT).returncode != 0:
+            failed.append(name)
+        print(f"#### {name}: {time.monotonic() - started:.0f} s", flush=True)
+    if failed:
+        print(f"bench: failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -51,3 +51,12 @@ def child_exit(server, worker) -> None:
 def on_exit(server) -> None:
     if _METRICS and _own_dir:
         shutil.rmtree(_metrics_dir, ignore_errors=True)
+
+
+def when_ready(server) -> None:
+    """After the app is loaded, before the first fork: move every object the master made
+    into the collector's permanent generation, so that a worker's garbage collections do
+    not write to (and so copy) the pages it shares with the master."""
+    import gc
+
+    gc.freeze()

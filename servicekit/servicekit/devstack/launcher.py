@@ -266,6 +266,10 @@ def dev_environment() -> dict[str, str]:
         # Emails (password resets) are printed in web-user's output (and var/log/web-user.log).
         "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
         "PYTHONUNBUFFERED": "1",
+        # One gunicorn worker per service on a laptop (compose and production: 2, see the
+        # README on sizing): each further worker costs about 40 MB once it has served
+        # requests, its copy of the pages it shares with the master.
+        "WEB_CONCURRENCY": "1",
     }
     if not set(DEV_SECRET_NAMES) <= configured:
         defaults |= dev_secrets()

@@ -16,8 +16,9 @@ class ProcessedEvent(models.Model):
 
 
 class DeletedUser(models.Model):
-    """A user whose ``user.deleted`` this service has applied: their access tokens stay
-    valid until they expire, but their writes are refused (servicekit.resources)."""
+    """A user whose ``user.deleted`` this service has applied (an id, not the person): a
+    resource service refuses their writes (servicekit.resources), consumer_service stores
+    none of their later events (activity.services)."""
 
     user_id = models.UUIDField(primary_key=True)
     deleted_at = models.DateTimeField(auto_now_add=True)
