@@ -17,6 +17,7 @@ the consumer group's lag) are computed when Prometheus scrapes, at most every
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import os
@@ -173,8 +174,10 @@ class OutboxBacklog(Collector):
     from the database at scrape time.
 
     On PostgreSQL the count starts at the relay's claim floor (every row below it is
-    published), through the primary key, as a claim does: its cost is that of what is
-    pending, not of every row the table ever held (servicekit.outbox.relay, "Cost").
+    published, parked or waiting behind a parked row of its key), through the primary key,
+    as a claim does: its cost is that of what is pending, not of every row the table ever
+    held (servicekit.outbox.relay, "Cost"). On SQLite it reads without a transaction: every
+    transaction there takes the write lock (``transaction_mode`` IMMEDIATE).
     """
 
     def __init__(self) -> None:
@@ -186,9 +189,10 @@ class OutboxBacklog(Collector):
         from servicekit.outbox.relay import QUEUE_PLAN
 
         own_connection = not connection.in_atomic_block  # the scraping thread's, not a caller's
+        postgresql = connection.vendor == "postgresql"
         try:
-            with transaction.atomic():
-                if connection.vendor == "postgresql":
+            with transaction.atomic() if postgresql else contextlib.nullcontext():
+                if postgresql:  # the plan settings are the transaction's (SET LOCAL)
                     with connection.cursor() as cursor:
                         cursor.execute(QUEUE_PLAN)
                 pending = OutboxEvent.objects.filter(id__gte=self.floor(), parked_at__isnull=True)
