@@ -501,15 +501,19 @@ class EventConsumer:
             else:
                 applied_by_type[(delivery.topic, event.type)] += 1
                 lags.append(lag)
+            # The line comes after the transaction (and its apply span): it names the trace itself.
+            trace_id = tracing.trace_id_of(event.extensions) if tracing.ENABLED else None
             log.info(
-                "%s user=%s subject=%s %s lag=%dms%s",
+                "%s user=%s subject=%s %s lag=%dms%s%s",
                 event.type,
                 event.userid,
                 event.subject,
                 delivery,
                 lag_ms,
                 " (duplicate, skipped)" if duplicate else "",
+                f" trace_id={trace_id}" if trace_id else "",
                 extra={
+                    **({"trace_id": trace_id} if trace_id else {}),
                     "event_id": event.id,
                     "event_type": event.type,
                     "user_id": event.userid,

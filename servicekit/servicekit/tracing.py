@@ -208,6 +208,12 @@ def apply_spans(received: Sequence[Received], *, group: str) -> Iterator[None]:
             span.end()
 
 
+def trace_id_of(attributes: dict[str, Any]) -> str | None:
+    """The trace id of an envelope's ``traceparent`` (``00-<trace id>-<span id>-<flags>``), or None."""
+    parts = str(attributes.get("traceparent", "")).split("-")
+    return parts[1] if len(parts) == 4 and len(parts[1]) == 32 else None
+
+
 def log_context() -> dict[str, str]:
     """``trace_id`` and ``span_id`` of the current span, for log lines (empty without one)."""
     from opentelemetry import trace

@@ -46,7 +46,7 @@ def traced():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_one_trace_links_the_request_the_relay_and_the_consumer_of_one_write(kafka, traced):
+def test_one_trace_links_the_request_the_relay_and_the_consumer_of_one_write(kafka, traced, caplog):
     user = uuid.uuid4()
     client = APIClient()
     response = client.post("/api/widgets/", {"title": "traced"}, format="json",
@@ -59,7 +59,8 @@ def test_one_trace_links_the_request_the_relay_and_the_consumer_of_one_write(kaf
     (message,) = events_on(TOPIC, {stored["id"]})
     on_topic = message.envelope
     consumer = EventConsumer(_handlers(), group=f"servicekit_tests-{uuid.uuid4().hex[:8]}")
-    consumer.run(lambda: Applied.objects.filter(event_id=stored["id"]).exists())
+    with caplog.at_level(logging.INFO, logger="servicekit.consumer"):
+        consumer.run(lambda: Applied.objects.filter(event_id=stored["id"]).exists())
 
     spans = traced.get_finished_spans()
     (server,) = [s for s in spans if s.kind == SpanKind.SERVER]
@@ -77,6 +78,9 @@ def test_one_trace_links_the_request_the_relay_and_the_consumer_of_one_write(kaf
     statements = [s for s in spans if s.kind == SpanKind.CLIENT and s.context.trace_id == trace_id]
     assert any(s.parent.span_id == server.context.span_id for s in statements)
     assert any(s.parent.span_id == apply.context.span_id for s in statements)
+    # The consumer's line about the event names its trace.
+    (line,) = [r for r in caplog.records if getattr(r, "event_id", None) == stored["id"]]
+    assert line.getMessage().endswith(f"trace_id={trace_id:032x}") and line.trace_id == f"{trace_id:032x}"
 
 
 @pytest.mark.django_db
