@@ -91,7 +91,7 @@ rebuild: $(STAMP) ## Rebuild consumer_service's read model from the topics (stop
 demo: $(STAMP) ## Scripted session against a running stack (make run or make up)
 	$(BIN)/python scripts/demo.py
 
-bench: $(STAMP) ## Benchmarks beside their baselines: pipeline, request path, footprint, gateway, revocation (bench/run.py)
+bench: $(STAMP) ## Benchmarks beside their baselines: pipeline, request path, footprint, gateway, revocation, tracing (bench/run.py)
 	$(BIN)/python -m bench.run $(SUITES)
 
 up: ## docker compose: build and start the whole stack (needs .env: make env)

@@ -16,6 +16,7 @@ Each suite is also a program of its own, with its options (``--help``):
     gateway        bench/gateway_overhead.py  creates through the gateway vs on the service's port
     slow_clients   bench/slow_clients.py    slow clients, through the gateway and directly
     revocation     bench/revocation_check.py  refusing revoked tokens vs stateless JWT checks
+    tracing        bench/tracing.py         note create with metrics off, metrics on, tracing on
 
 Needs PostgreSQL (TEST_DATABASE_URL, databases bench_* are created and dropped) and wrk.
 """
@@ -38,6 +39,7 @@ SUITES: dict[str, list[str]] = {
     "gateway": ["bench/gateway_overhead.py"],
     "slow_clients": ["bench/slow_clients.py"],
     "revocation": ["bench/revocation_check.py"],
+    "tracing": ["-m", "bench.tracing"],
 }
 
 
