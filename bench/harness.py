@@ -6,6 +6,7 @@ beside a baseline measured in the same run, with the machine's load.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import http.client
 import json
@@ -57,6 +58,26 @@ def report(title: str, lines: Iterable[str]) -> None:
     print(f"\n== {title}   [{load()}]", flush=True)
     for line in lines:
         print(f"   {line}", flush=True)
+
+
+def section_parser(doc: str, sections: dict[str, Callable[[argparse.Namespace], None]]) -> argparse.ArgumentParser:
+    """The command line of a benchmark made of sections (``python -m bench.pipeline relay``)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("sections", nargs="*", metavar="SECTION", help=f"some of: {', '.join(sections)} (default: all)")
+    return parser
+
+
+def run_sections(parser: argparse.ArgumentParser, sections: dict[str, Callable[[argparse.Namespace], None]],
+                 argv: list[str] | None, title: str) -> int:  # fmt: skip
+    """Runs the sections the command line names (every one by default), in order."""
+    args = parser.parse_args(argv)
+    unknown = set(args.sections) - set(sections)
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(sections)}")
+    print(f"{title}, {load()}", flush=True)
+    for name in args.sections or sections:
+        sections[name](args)
+    return 0
 
 
 # -- processes and CPU ------------------------------------------------------------------------
@@ -203,15 +224,7 @@ class BenchStack:
         return tree(self.running[name].pid)
 
     def wait_http(self, short: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            with contextlib.suppress(OSError):
-                status = http_get(self.url(short), "/readyz")
-                if status == 200:
-                    return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{short} not ready")
-            time.sleep(0.1)
+        wait_ready(self.url(short), timeout)
 
     def token(self, user_id: uuid.UUID | None = None) -> str:
         """An access token as user_service issues them (signed with the stack's key)."""
@@ -220,6 +233,18 @@ class BenchStack:
                   "user_id": str(user_id or uuid.uuid4()), "email": "bench@example.com", "is_staff": False,
                   "iss": "user_service", "aud": "microservices"}  # fmt: skip
         return jwt.encode(claims, self.env["JWT_SIGNING_KEY"], algorithm="HS256")
+
+
+def wait_ready(url: str, timeout: float = 60) -> None:
+    """Until ``url``'s ``/readyz`` answers 200."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(OSError):
+            if http_get(url, "/readyz") == 200:
+                return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} not ready")
+        time.sleep(0.1)
 
 
 def http_get(base: str, path: str) -> int:

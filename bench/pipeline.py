@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import re
@@ -36,11 +35,12 @@ from bench.harness import (
     BenchStack,
     backend_pids,
     fmt_ms,
-    load,
     measured_cpu,
     paced_posts,
     percentiles,
     report,
+    run_sections,
+    section_parser,
     sql,
 )
 from servicekit.events import CONTENT_TYPE, EventEnvelope
@@ -416,19 +416,11 @@ SECTIONS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("sections", nargs="*", metavar="SECTION", help=f"some of: {', '.join(SECTIONS)} (default: all)")
+    parser = section_parser(__doc__, SECTIONS)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--batch", type=int, default=500, help="CONSUMER_BATCH_SIZE (default 500)")
     parser.add_argument("--seconds", type=float, default=20)
-    args = parser.parse_args(argv)
-    unknown = set(args.sections) - set(SECTIONS)
-    if unknown:
-        parser.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}")
-    print(f"pipeline benchmarks, {load()}", flush=True)
-    for name in args.sections or SECTIONS:
-        SECTIONS[name](args)
-    return 0
+    return run_sections(parser, SECTIONS, argv, "pipeline benchmarks")
 
 
 if __name__ == "__main__":

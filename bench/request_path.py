@@ -9,15 +9,24 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import signal
 import statistics
-import time
 import uuid
+from collections.abc import Iterator
 
 from bench.baselines import baseline_database, baselines, compare_module
-from bench.harness import BenchStack, backend_pids, cpu_seconds, load, paced_posts, report, tree
+from bench.harness import (
+    BenchStack,
+    backend_pids,
+    cpu_seconds,
+    load,
+    paced_posts,
+    report,
+    run_sections,
+    section_parser,
+    tree,
+)
 
 PIPELINE = ("relay-note", "consume-consumer")
 NOTES = "/api/notes/"
@@ -57,57 +66,59 @@ def _lines(results: dict[str, list[tuple]], base: str) -> list[str]:
     return lines
 
 
-def create_and_list(rounds: int, secs: int, conns: int, workers: int) -> None:
+@contextlib.contextmanager
+def _note_stack(workers: int) -> Iterator[tuple[BenchStack, str, dict[str, str]]]:
+    """note_service's web server (``workers`` gunicorn workers) with its relay and
+    consumer_service's consumer running, and the baselines beside it under the same worker
+    count: the stack, a token and the baselines' URLs."""
     with BenchStack(extra_env={"WEB_CONCURRENCY": str(workers)}) as stack:
         stack.start("web-note")
         for name in PIPELINE:
             stack.start(name)
         stack.wait_http("note")
-        token = stack.token(uuid.uuid4())
         with baselines(stack, workers=workers) as base:
-            project_cpu = lambda: [*stack.pids("web-note"), *backend_pids(stack.database("note"))]  # noqa: E731
-            ceiling_cpu = lambda: [*_gunicorn_pids(base["ceiling"]), *backend_pids(baseline_database(stack, "ceiling"))]  # noqa: E731
-            seed_cpu = lambda: [*_gunicorn_pids(base["seed"]), *backend_pids(baseline_database(stack, "seed"))]  # noqa: E731
-            targets = {
-                "project (pipeline running)": ("POST", stack.url("note") + NOTES, token, project_cpu),
-                "project (pipeline paused)": ("POST", stack.url("note") + NOTES, token, project_cpu),
-                "ceiling (lean Django)": ("POST", base["ceiling"] + NOTES, token, ceiling_cpu),
-                "seed-style (DRF + flush)": ("POST", base["seed"] + NOTES, "", seed_cpu),
-            }
+            yield stack, stack.token(uuid.uuid4()), base
 
-            def pipeline_for(name: str) -> None:
-                stack.signal(PIPELINE, signal.SIGSTOP if "paused" in name else signal.SIGCONT)
 
-            created = _measure(targets, rounds, secs, conns, before=pipeline_for)
-            stack.signal(PIPELINE, signal.SIGCONT)
-            report(f"note create, wrk {conns} connections, {secs} s x {rounds}, {workers} gunicorn workers each, "
-                   "PostgreSQL", _lines(created, "ceiling (lean Django)"))  # fmt: skip
+def create_and_list(rounds: int, secs: int, conns: int, workers: int) -> None:
+    with _note_stack(workers) as (stack, token, base):
+        project_cpu = lambda: [*stack.pids("web-note"), *backend_pids(stack.database("note"))]  # noqa: E731
+        ceiling_cpu = lambda: [*_gunicorn_pids(base["ceiling"]), *backend_pids(baseline_database(stack, "ceiling"))]  # noqa: E731
+        seed_cpu = lambda: [*_gunicorn_pids(base["seed"]), *backend_pids(baseline_database(stack, "seed"))]  # noqa: E731
+        targets = {
+            "project (pipeline running)": ("POST", stack.url("note") + NOTES, token, project_cpu),
+            "project (pipeline paused)": ("POST", stack.url("note") + NOTES, token, project_cpu),
+            "ceiling (lean Django)": ("POST", base["ceiling"] + NOTES, token, ceiling_cpu),
+            "seed-style (DRF + flush)": ("POST", base["seed"] + NOTES, "", seed_cpu),
+        }
 
-            lister = stack.token(uuid.uuid4())
-            paced_posts(stack.url("note"), NOTES, lister, rate=200, seconds=0.5, body=_note)
-            paced_posts(base["ceiling"], NOTES, lister, rate=200, seconds=0.5, body=_note)
-            listed = _measure({
-                "project list (page of 20)": ("GET", stack.url("note") + NOTES + "?page_size=20", lister, project_cpu),
-                "ceiling list (20 rows)": ("GET", base["ceiling"] + NOTES, lister, ceiling_cpu),
-            }, rounds, secs, conns)  # fmt: skip
-            report(f"list own notes (100 of them), wrk {conns} connections, {workers} workers",
-                   _lines(listed, "ceiling list (20 rows)"))  # fmt: skip
+        def pipeline_for(name: str) -> None:
+            stack.signal(PIPELINE, signal.SIGSTOP if "paused" in name else signal.SIGCONT)
+
+        created = _measure(targets, rounds, secs, conns, before=pipeline_for)
+        stack.signal(PIPELINE, signal.SIGCONT)
+        report(f"note create, wrk {conns} connections, {secs} s x {rounds}, {workers} gunicorn workers each, "
+               "PostgreSQL", _lines(created, "ceiling (lean Django)"))  # fmt: skip
+
+        lister = stack.token(uuid.uuid4())
+        paced_posts(stack.url("note"), NOTES, lister, rate=200, seconds=0.5, body=_note)
+        paced_posts(base["ceiling"], NOTES, lister, rate=200, seconds=0.5, body=_note)
+        listed = _measure({
+            "project list (page of 20)": ("GET", stack.url("note") + NOTES + "?page_size=20", lister, project_cpu),
+            "ceiling list (20 rows)": ("GET", base["ceiling"] + NOTES, lister, ceiling_cpu),
+        }, rounds, secs, conns)  # fmt: skip
+        report(f"list own notes (100 of them), wrk {conns} connections, {workers} workers",
+               _lines(listed, "ceiling list (20 rows)"))  # fmt: skip
 
 
 def workers_scaling(secs: int, conns: int) -> None:
     lines = []
     for workers in (1, 2, 4):
-        with BenchStack(extra_env={"WEB_CONCURRENCY": str(workers)}) as stack:
-            stack.start("web-note")
-            for name in PIPELINE:
-                stack.start(name)
-            stack.wait_http("note")
-            token = stack.token(uuid.uuid4())
-            with baselines(stack, workers=workers) as base:
-                results = _measure({
-                    "project": ("POST", stack.url("note") + NOTES, token, None),
-                    "ceiling": ("POST", base["ceiling"] + NOTES, token, None),
-                }, 2, secs, conns)  # fmt: skip
+        with _note_stack(workers) as (stack, token, base):
+            results = _measure({
+                "project": ("POST", stack.url("note") + NOTES, token, None),
+                "ceiling": ("POST", base["ceiling"] + NOTES, token, None),
+            }, 2, secs, conns)  # fmt: skip
             project = statistics.median(r[0] for r in results["project"])
             ceiling = statistics.median(r[0] for r in results["ceiling"])
             lines.append(f"{workers} worker(s): project {project:6.0f} req/s, ceiling {ceiling:6.0f} req/s, "
@@ -149,21 +160,12 @@ SECTIONS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("sections", nargs="*", metavar="SECTION", help=f"some of: {', '.join(SECTIONS)} (default: all)")
+    parser = section_parser(__doc__, SECTIONS)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--secs", type=int, default=6)
     parser.add_argument("--conns", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args(argv)
-    unknown = set(args.sections) - set(SECTIONS)
-    if unknown:
-        parser.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}")
-    print(f"request-path benchmarks, {load()}", flush=True)
-    for name in args.sections or SECTIONS:
-        SECTIONS[name](args)
-        time.sleep(1)
-    return 0
+    return run_sections(parser, SECTIONS, argv, "request-path benchmarks")
 
 
 if __name__ == "__main__":

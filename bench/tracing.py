@@ -15,13 +15,12 @@ from __future__ import annotations
 import argparse
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from bench.harness import BenchStack, backend_pids, http_get, load, report
+from bench.harness import BenchStack, backend_pids, load, report, wait_ready
 from bench.request_path import NOTES, PIPELINE, _lines, _measure
 from servicekit.devstack.launcher import stack_processes
 from tests.e2e.stack import free_port
@@ -84,25 +83,12 @@ def tracing_cost(rounds: int, secs: int, conns: int, workers: int) -> None:
                 return [*stack.pids(name), *backend_pids(stack.database("note"))]
 
             targets[variant] = ("POST", url + NOTES, token, cpu)
-            _wait_ready(url)
+            wait_ready(url)
         results = _measure(targets, rounds, secs, conns)
         report(f"note create: metrics and tracing, wrk {conns} connections, {secs} s x {rounds}, "
                f"{workers} gunicorn workers each, PostgreSQL",
                [*_lines(results, "metrics off"), f"OTLP export requests received by the sink: {_Sink.received}",
                 f"uptime: {load()}"])  # fmt: skip
-
-
-def _wait_ready(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if http_get(url, "/readyz") == 200:
-                return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{url} not ready")
-        time.sleep(0.1)
 
 
 def main(argv: list[str] | None = None) -> int:
