@@ -3,7 +3,6 @@ inside its transaction."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -15,7 +14,8 @@ from django.utils import timezone
 
 from activity.models import Event, KnownObject, UserActivity
 from servicekit.consumer import Received
-from servicekit.db import insert_rows
+from servicekit.db import insert_rows, update_rows, upsert_rows
+from servicekit.events import canonical_uuid
 from servicekit.inbox.models import DeletedUser
 
 #: Events that say an object exists (types of the producers' contracts, docs/asyncapi.yaml),
@@ -33,6 +33,7 @@ GONE = {"post.deleted": "posts", "note.deleted": "notes"}
 ACCOUNT_DELETED = "user.deleted"
 #: The advisory lock (PostgreSQL) that serialises erasing users with recording events.
 ERASURE_LOCK = 0x65726173  # "eras"
+SUMMARY_COLUMNS = ("user_id", "posts", "notes", "events_seen", "last_activity_at", "last_event_type")
 EVENT_COLUMNS = ("id", "type", "source", "subject", "user_id", "time", "data", "topic", "partition", "offset",
                  "received_at")  # fmt: skip
 
@@ -49,7 +50,8 @@ def events_record(*, received: Sequence[Received]) -> None:
     """Stores the events and folds them into their users' summaries; forgets the users
     whose ``user.deleted`` is among them. A constant number of statements for the batch:
     the erasure if any; the events; the objects they say exist or are gone
-    (:class:`KnownObject`); the users' summaries, created if new, then updated.
+    (:class:`KnownObject`); the users' summaries (an upsert, and an update for the counts
+    a batch takes away).
 
     A deleted user is forgotten: their stored events, objects and summary are deleted,
     their id is kept (a ``DeletedUser`` row: an id, not the person), and every later event
@@ -63,33 +65,47 @@ def events_record(*, received: Sequence[Received]) -> None:
     """
     now = timezone.now()
     deleted = sorted({uuid.UUID(item.event.subject) for item in received if item.event.type == ACCOUNT_DELETED})
-    owners = {uuid.UUID(item.event.userid) for item in received}
+    # Users by their canonical ids (PostgreSQL's spelling), so one user is one summary row.
+    owner_of = {item.event.userid: canonical_uuid(item.event.userid) for item in received}
     _erasure_lock(exclusive=bool(deleted))
     if deleted:
         users_erase(user_ids=deleted)
-    erased = set(DeletedUser.objects.filter(user_id__in=owners).values_list("user_id", flat=True))
-    kept = [item for item in received if uuid.UUID(item.event.userid) not in erased]
+    erased = {str(user) for user in DeletedUser.objects.filter(user_id__in=set(owner_of.values()))
+              .values_list("user_id", flat=True)}  # fmt: skip
+    kept = [item for item in received if owner_of[item.event.userid] not in erased]
     insert_rows(Event, EVENT_COLUMNS, [
         (item.id, item.event.type, item.event.source, item.event.subject, item.event.userid,
-         item.event.timestamp, json.dumps(item.event.data), item.delivery.topic, item.delivery.partition,
+         item.event.timestamp, item.event.data, item.delivery.topic, item.delivery.partition,
          item.delivery.offset, now)
         for item in kept
     ])  # fmt: skip
-    summaries: dict[uuid.UUID, Summary] = {}
+    summaries: dict[str, Summary] = {}
     for item in kept:
         event = item.event
-        summary = summaries.setdefault(uuid.UUID(event.userid), Summary())
+        summary = summaries.setdefault(owner_of[event.userid], Summary())
         summary.events += 1
         if summary.last_at is None or event.timestamp >= summary.last_at:
             summary.last_at, summary.last_type = event.timestamp, event.type
-    for user, kind, step in _object_changes(kept):
+    for user, kind, step in _object_changes(kept, owner_of):
         summaries.setdefault(user, Summary()).counts[kind] += step
-    if not summaries:
-        return
-    users = sorted(summaries)  # one lock order for every consumer: no deadlocks between them
-    columns = ("user_id", "posts", "notes", "events_seen", "last_activity_at", "last_event_type")
-    insert_rows(UserActivity, columns, [(user, 0, 0, 0, None, "") for user in users], skip_conflicts_on="user_id")
-    _fold(users, summaries)
+    # In user order, one lock order for every consumer: no deadlocks between them.
+    ordered = sorted(summaries.items())
+    added = {"posts": "{old}.posts + {new}.posts", "notes": "{old}.notes + {new}.notes"}
+    newer = "{old}.last_activity_at IS NULL OR {new}.last_activity_at >= {old}.last_activity_at"
+    # What the batch adds, in one upsert; what it takes away, after, on the rows it holds by
+    # then (a proposed row must pass the counters' checks, so it carries no negative count).
+    upsert_rows(UserActivity, SUMMARY_COLUMNS, [
+        (user, max(s.counts["posts"], 0), max(s.counts["notes"], 0), s.events, s.last_at, s.last_type)
+        for user, s in ordered
+    ], key="user_id", updates={
+        **added,
+        "events_seen": "{old}.events_seen + {new}.events_seen",
+        "last_event_type": f"CASE WHEN {newer} THEN {{new}}.last_event_type ELSE {{old}}.last_event_type END",
+        "last_activity_at": f"CASE WHEN {newer} THEN {{new}}.last_activity_at ELSE {{old}}.last_activity_at END",
+    })  # fmt: skip
+    taken = [(user, min(s.counts["posts"], 0), min(s.counts["notes"], 0))
+             for user, s in ordered if any(step < 0 for step in s.counts.values())]  # fmt: skip
+    update_rows(UserActivity, ("user_id", "posts", "notes"), taken, key="user_id", updates=added)
 
 
 def users_erase(*, user_ids: Sequence[uuid.UUID]) -> None:
@@ -114,17 +130,17 @@ def _erasure_lock(*, exclusive: bool) -> None:
             cursor.execute(f"SELECT {function}(%s)", [ERASURE_LOCK])
 
 
-def _object_changes(received: Sequence[Received]) -> list[tuple[uuid.UUID, str, int]]:
+def _object_changes(received: Sequence[Received], owner_of: dict[str, str]) -> list[tuple[str, str, int]]:
     """(user, counter, +1 or -1) for each object of the batch first heard of, or first heard
-    to be gone: three statements, in subject order."""
-    exists: dict[str, tuple[uuid.UUID, str]] = {}
-    gone: dict[str, tuple[uuid.UUID, str]] = {}
+    to be gone: three statements, in subject order. ``owner_of``: canonical user ids."""
+    exists: dict[str, tuple[str, str]] = {}
+    gone: dict[str, tuple[str, str]] = {}
     for item in received:
         event = item.event
         if event.type in EXISTS:
-            exists.setdefault(event.subject, (uuid.UUID(event.userid), EXISTS[event.type]))
+            exists.setdefault(event.subject, (owner_of[event.userid], EXISTS[event.type]))
         elif event.type in GONE:
-            gone.setdefault(event.subject, (uuid.UUID(event.userid), GONE[event.type]))
+            gone.setdefault(event.subject, (owner_of[event.userid], GONE[event.type]))
     alive = sorted(subject for subject in exists if subject not in gone)
     columns = ("subject", "user_id", "kind", "deleted")
     new = insert_rows(KnownObject, columns, [(s, *exists[s], False) for s in alive], skip_conflicts_on="subject")
@@ -138,48 +154,10 @@ def _object_changes(received: Sequence[Received]) -> list[tuple[uuid.UUID, str, 
                 " AND NOT deleted RETURNING user_id, kind",
                 [True, *subjects],
             )
-            changes += [(uuid.UUID(str(user)), kind, -1) for user, kind in cursor.fetchall()]
+            changes += [(canonical_uuid(str(user)), kind, -1) for user, kind in cursor.fetchall()]
         # Tombstones for the objects never heard of before: a late event about them counts nothing.
         insert_rows(KnownObject, columns, [(s, *gone[s], True) for s in subjects], skip_conflicts_on="subject")
     return changes
-
-
-def _fold(users: list[uuid.UUID], summaries: dict[uuid.UUID, Summary]) -> None:
-    """One UPDATE of every user's summary from a VALUES list."""
-    meta = UserActivity._meta
-    postgres = connection.vendor == "postgresql"
-    # PostgreSQL needs the VALUES' types spelled out; SQLite takes them as they come.
-    casts = ["::uuid", "::int", "::int", "::int", "::timestamptz", "::varchar"]
-    if not postgres:
-        casts = [""] * len(casts)
-    row = "(" + ", ".join(f"%s{cast}" for cast in casts) + ")"
-    params: list[object] = []
-    for user in users:
-        s = summaries[user]
-        params += [
-            meta.get_field("user_id").get_db_prep_value(user, connection),
-            s.counts["posts"],
-            s.counts["notes"],
-            s.events,
-            meta.get_field("last_activity_at").get_db_prep_value(s.last_at, connection),
-            s.last_type,
-        ]
-    table = connection.ops.quote_name(meta.db_table)
-    newer = "a.last_activity_at IS NULL OR v.last_at >= a.last_activity_at"
-    sql = f"""
-        WITH v(user_id, posts, notes, events, last_at, last_type) AS (
-            VALUES {", ".join([row] * len(users))}
-        )
-        UPDATE {table} AS a SET
-            posts = a.posts + v.posts,
-            notes = a.notes + v.notes,
-            events_seen = a.events_seen + v.events,
-            last_event_type = CASE WHEN {newer} THEN v.last_type ELSE a.last_event_type END,
-            last_activity_at = CASE WHEN {newer} THEN v.last_at ELSE a.last_activity_at END
-        FROM v WHERE a.user_id = v.user_id
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
 
 
 def activity_forget_everything() -> None:

@@ -30,11 +30,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from itertools import groupby
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -44,7 +42,7 @@ from django.utils import timezone
 
 from servicekit import tracing
 from servicekit.db import insert_rows
-from servicekit.events import EventEnvelope, dead_letter_topic
+from servicekit.events import EventEnvelope, canonical_uuid, dead_letter_topic
 from servicekit.heartbeat import Heartbeat
 from servicekit.inbox.models import ProcessedEvent
 from servicekit.kafka import UNPUBLISHABLE, OutgoingMessage, consumer_config, producer_config, publish
@@ -82,10 +80,10 @@ class Received:
     event: EventEnvelope
     delivery: Delivery
 
-    @cached_property
+    @property
     def id(self) -> str:
         """The event id in canonical form (what deduplication compares)."""
-        return str(self.event.uuid)
+        return self.event.canonical_id
 
 
 BatchHandler = Callable[[list[Received]], None]
@@ -552,4 +550,4 @@ def record_processed(received: Sequence[Received]) -> set[str]:
             for id_, item in unique.items()]  # fmt: skip
     columns = ("event_id", "event_type", "topic", "partition", "offset", "processed_at")
     new = insert_rows(ProcessedEvent, columns, rows, skip_conflicts_on="event_id")
-    return {str(uuid.UUID(str(value))) for value in new}
+    return {canonical_uuid(str(value)) for value in new}

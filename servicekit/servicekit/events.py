@@ -41,6 +41,9 @@ REQUIRED = ("id", "source", "type", "subject", "time", "userid")
 MAX_ATTRIBUTE_LENGTH = 128
 # CloudEvents: extension names are lower-case ASCII letters and digits, at most 20 long.
 EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
+#: A UUID as every producer of this project writes it; other spellings that ``uuid.UUID``
+#: reads are valid too, only slower to check.
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 # -- JSON Schema building blocks for ``data`` schemas ---------------------------------------
 
@@ -147,6 +150,12 @@ def encode_envelope(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
 
 
+def canonical_uuid(text: str) -> str:
+    """A UUID's text in canonical form (lowercase, hyphenated), as PostgreSQL writes it.
+    Raises ValueError for what is not a UUID."""
+    return text if CANONICAL_UUID.fullmatch(text) else str(uuid_module.UUID(text))
+
+
 class InvalidEvent(ValueError):
     """A message that is not a valid CloudEvents envelope (a poison message)."""
 
@@ -179,6 +188,11 @@ class EventEnvelope:
     def uuid(self) -> uuid_module.UUID:
         return uuid_module.UUID(self.id)
 
+    @cached_property
+    def canonical_id(self) -> str:
+        """The id in canonical form: what deduplication compares."""
+        return canonical_uuid(self.id)
+
     def to_dict(self) -> dict[str, Any]:
         doc = asdict(self)
         return {**doc.pop("extensions"), **doc}
@@ -207,8 +221,8 @@ class EventEnvelope:
         if too_long:
             raise InvalidEvent(f"attributes longer than {MAX_ATTRIBUTE_LENGTH} characters: {', '.join(too_long)}")
         try:
-            event_id = uuid_module.UUID(text["id"])
-            uuid_module.UUID(text["userid"])
+            for name in ("id", "userid"):
+                canonical_uuid(text[name])  # raises ValueError for what is not a UUID
             when = datetime.fromisoformat(text["time"].replace("Z", "+00:00"))
         except ValueError as exc:
             raise InvalidEvent(f"malformed attribute: {exc}") from None
@@ -228,8 +242,8 @@ class EventEnvelope:
             datacontenttype=doc.get("datacontenttype") or "application/json",
             extensions=extensions,
         )
-        # What validating parsed already, kept (consumers read both for every event).
-        event.__dict__.update(uuid=event_id, timestamp=when)
+        # What validating parsed already, kept (consumers read it for every event).
+        event.__dict__["timestamp"] = when
         return event
 
     @classmethod
