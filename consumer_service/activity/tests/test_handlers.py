@@ -78,6 +78,18 @@ def test_every_valid_event_is_stored_with_its_origin_known_type_or_not(consumer)
     assert summary_of(user).events_seen == len(events)
 
 
+def test_event_data_is_stored_exactly_and_a_user_is_one_summary_however_their_id_is_spelled(consumer):
+    user = uuid.uuid4()
+    data = {"big": 10**30, "ratio": 0.1, "text": "café \u2603 \"quoted\"", "nested": {"list": [1, None, True]}}
+    spelled = [str(user), str(user).upper(), user.hex]  # what uuid.UUID reads, canonical or not
+    deliver(consumer, make_event("note.created", user_id=spelled[0], **data),
+            *(make_event("post.created", user_id=spelling) for spelling in spelled[1:]))  # fmt: skip
+    stored = Event.objects.get(type="note.created").data
+    assert {name: stored[name] for name in data} == data  # the integer beyond 64 bits too
+    assert UserActivity.objects.count() == 1
+    assert (summary_of(user).posts, summary_of(user).notes, summary_of(user).events_seen) == (2, 1, 3)
+
+
 def test_summaries_of_several_users_in_one_batch(consumer):
     alice, bob = uuid.uuid4(), uuid.uuid4()
     posts = [make_event("post.created", user_id=alice) for _ in range(3)]
