@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from activity.models import Event, KnownObject, UserActivity
 from servicekit.consumer import Received
-from servicekit.db import insert_rows, update_rows, upsert_rows
+from servicekit.db import insert_rows, present, update_rows, upsert_rows
 from servicekit.events import canonical_uuid
 from servicekit.inbox.models import DeletedUser
 
@@ -70,8 +70,7 @@ def events_record(*, received: Sequence[Received]) -> None:
     _erasure_lock(exclusive=bool(deleted))
     if deleted:
         users_erase(user_ids=deleted)
-    erased = {str(user) for user in DeletedUser.objects.filter(user_id__in=set(owner_of.values()))
-              .values_list("user_id", flat=True)}  # fmt: skip
+    erased = {canonical_uuid(str(user)) for user in present(DeletedUser, "user_id", set(owner_of.values()))}
     kept = [item for item in received if owner_of[item.event.userid] not in erased]
     insert_rows(Event, EVENT_COLUMNS, [
         (item.id, item.event.type, item.event.source, item.event.subject, item.event.userid,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -94,6 +94,23 @@ def update_rows(
         sql = f"WITH v ({names}) AS ({source}) UPDATE {table} SET {assignments} FROM v WHERE {where}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+def present(model: type[Model], column: str, values: Iterable[Any]) -> list[Any]:
+    """Which of ``values`` have a row with that value in ``column``, in one statement, as
+    the database gives them (a UUID column: UUIDs on PostgreSQL, hex text on SQLite)."""
+    rows = [(value,) for value in values]
+    if not rows:
+        return []
+    table, name = connection.ops.quote_name(model._meta.db_table), _column(model, column)
+    source, names, params = _source(model, [column], rows)
+    if connection.vendor == "postgresql":
+        sql = f"SELECT t.{name} FROM {table} t JOIN {source} AS v ON t.{name} = v.{name}"
+    else:
+        sql = f"WITH v ({names}) AS ({source}) SELECT t.{name} FROM {table} t JOIN v ON t.{name} = v.{name}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [value for (value,) in cursor.fetchall()]
 
 
 def _insert(model: type[Model], columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str) -> list[tuple]:

@@ -80,7 +80,7 @@ def test_every_valid_event_is_stored_with_its_origin_known_type_or_not(consumer)
 
 def test_event_data_is_stored_exactly_and_a_user_is_one_summary_however_their_id_is_spelled(consumer):
     user = uuid.uuid4()
-    data = {"big": 10**30, "ratio": 0.1, "text": "café \u2603 \"quoted\"", "nested": {"list": [1, None, True]}}
+    data = {"big": 10**30, "ratio": 0.1, "text": 'café \u2603 "quoted"', "nested": {"list": [1, None, True]}}
     spelled = [str(user), str(user).upper(), user.hex]  # what uuid.UUID reads, canonical or not
     deliver(consumer, make_event("note.created", user_id=spelled[0], **data),
             *(make_event("post.created", user_id=spelling) for spelling in spelled[1:]))  # fmt: skip
