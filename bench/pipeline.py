@@ -1,8 +1,9 @@
 """The event pipeline, each figure beside a baseline measured in the same run (``make bench``).
 
-1. consumer drain: one ``consume_events`` of consumer_service drains a 50,000-event backlog,
-   beside a bare confluent-kafka loop doing the same inserts (execute_values, a commit per
-   batch, no deduplication, no summaries), in alternation;
+1. consumer drain: one ``consume_events`` of consumer_service drains a 50,000-event backlog
+   (writing its line per event to a log file), beside a bare confluent-kafka loop doing the
+   same inserts (execute_values, a commit per batch, no deduplication, no summaries), in
+   alternation;
 2. relay drain: one ``relay_outbox`` publishes a 50,000-row backlog, beside a bare producer
    sending the same messages;
 3. latency at 100 creates/s: HTTP 201 -> consumer_service row committed, beside the
@@ -144,7 +145,8 @@ def _project_consume(stack: BenchStack, count: int) -> tuple[float, float]:
 
 
 def consumer_drain(rounds: int, batch: int) -> None:
-    with BenchStack(extra_env={"CONSUMER_BATCH_SIZE": str(batch)}) as stack:
+    # At INFO, as under make run: the consumer writes its readable line for every event.
+    with BenchStack(extra_env={"CONSUMER_BATCH_SIZE": str(batch), "LOG_LEVEL": "INFO"}) as stack:
         # The same table, indexes and all: the same inserts.
         sql(stack.database("consumer"), "CREATE TABLE bare_event (LIKE activity_event INCLUDING ALL)")
         sql(stack.database("consumer"), "ALTER TABLE bare_event ALTER received_at SET DEFAULT clock_timestamp()")
