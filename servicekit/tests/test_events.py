@@ -25,6 +25,19 @@ def test_round_trip_keeps_every_attribute_and_extensions():
     assert doc["type"] == "note.deleted" and doc["time"].endswith("Z") and doc["traceparent"] == "00-abc-def-01"
 
 
+@pytest.mark.parametrize("number", [2**63 - 1, 2**64 + 1, -(10**25), 10**30, 0.1, 1.5e300, -0.0])
+def test_numbers_in_data_are_read_exactly(number):
+    raw = json.dumps(envelope(data={"n": number, "nested": [number]})).encode()
+    data = EventEnvelope.from_json(raw).data
+    assert data == {"n": number, "nested": [number]} and type(data["n"]) is type(number)
+
+
+def test_an_id_in_another_spelling_is_valid_and_compared_canonically():
+    user, event_id = uuid.uuid4(), uuid.uuid4()
+    parsed = EventEnvelope.from_json(json.dumps(envelope(id=str(event_id).upper(), userid=user.hex)).encode())
+    assert parsed.canonical_id == str(event_id) and parsed.uuid == event_id
+
+
 def test_an_unknown_type_is_a_valid_event_for_tolerant_readers():
     event = EventEnvelope.from_dict(envelope(type="post.archived"))
     assert event.type == "post.archived" and event.key == event.subject
