@@ -46,7 +46,7 @@ def insert_rows(
     if skip_conflicts_on is None:
         _insert(model, columns, rows, "")
         return []
-    key = connection.ops.quote_name(model._meta.get_field(skip_conflicts_on).column)
+    key = _column(model, skip_conflicts_on)
     return [value for (value,) in _insert(model, columns, rows, f"ON CONFLICT ({key}) DO NOTHING RETURNING {key}")]
 
 
@@ -85,13 +85,9 @@ def update_rows(
     if not rows:
         return
     table, key_column = connection.ops.quote_name(model._meta.db_table), _column(model, key)
+    with_, v, params = _relation(model, columns, rows)
     assignments = _assignments(model, updates, new="v")
-    source, names, params = _source(model, columns, rows)
-    where = f"{table}.{key_column} = v.{key_column}"
-    if connection.vendor == "postgresql":
-        sql = f"UPDATE {table} SET {assignments} FROM {source} AS v WHERE {where}"
-    else:
-        sql = f"WITH v ({names}) AS ({source}) UPDATE {table} SET {assignments} FROM v WHERE {where}"
+    sql = f"{with_}UPDATE {table} SET {assignments} FROM {v} WHERE {table}.{key_column} = v.{key_column}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 
@@ -103,11 +99,8 @@ def present(model: type[Model], column: str, values: Iterable[Any]) -> list[Any]
     if not rows:
         return []
     table, name = connection.ops.quote_name(model._meta.db_table), _column(model, column)
-    source, names, params = _source(model, [column], rows)
-    if connection.vendor == "postgresql":
-        sql = f"SELECT t.{name} FROM {table} t JOIN {source} AS v ON t.{name} = v.{name}"
-    else:
-        sql = f"WITH v ({names}) AS ({source}) SELECT t.{name} FROM {table} t JOIN v ON t.{name} = v.{name}"
+    with_, v, params = _relation(model, [column], rows)
+    sql = f"{with_}SELECT t.{name} FROM {table} t JOIN {v} ON t.{name} = v.{name}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [value for (value,) in cursor.fetchall()]
@@ -144,6 +137,15 @@ def _source(model: type[Model], columns: Sequence[str], rows: Sequence[Sequence[
         field.get_db_prep_value(value, connection) for row in rows for field, value in zip(fields, row, strict=True)
     ]
     return f"VALUES {', '.join([values] * len(rows))}", names, params
+
+
+def _relation(model: type[Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, str, list[Any]]:
+    """``rows`` as a relation named ``v`` to join: (a ``WITH`` prefix for the statement, or
+    nothing; what to put in its ``FROM``; the parameters)."""
+    source, names, params = _source(model, columns, rows)
+    if connection.vendor == "postgresql":
+        return "", f"{source} AS v", params
+    return f"WITH v ({names}) AS ({source}) ", "v", params
 
 
 def _column(model: type[Model], name: str) -> str:
