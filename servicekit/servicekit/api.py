@@ -167,6 +167,8 @@ class FieldsBuiltOnce:
 
 def _iso_utc(value: datetime) -> str:
     """As DRF's DateTimeField shows a UTC datetime (ISO 8601, ``Z``)."""
+    if value.tzinfo is UTC:  # as the database gives it: no conversion to make
+        return value.isoformat()[:-6] + "Z"
     shown = value.astimezone(UTC).isoformat()
     return shown[:-6] + "Z" if shown.endswith("+00:00") else shown
 

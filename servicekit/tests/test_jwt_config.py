@@ -157,6 +157,31 @@ def test_a_kid_no_key_has_is_refused_and_a_token_without_kid_checks_the_current_
         verifier.decode(forged)
 
 
+@pytest.mark.parametrize(
+    "token",
+    [
+        b"",
+        "",
+        ".",
+        "a.b.c",
+        "!!!!.e30.x",
+        "e30=.e30.x",
+        "W10.e30.x",
+        "bnVsbA.e30.x",
+        "\u00e9.e30.x",
+        b"\xff\xfe.e30.x",
+        "eyJhbGciOiJIUzI1NiJ9",
+    ],
+)
+def test_a_token_whose_header_is_not_a_base64url_json_object_is_invalid(token):
+    """Whatever the header segment holds (no base64url, padding junk, JSON but no object,
+    bytes that are no text), the key lookup refuses it as invalid (a 401), never a 500."""
+    from rest_framework_simplejwt.exceptions import TokenBackendError
+
+    with pytest.raises(TokenBackendError):
+        backend(JWTRole.VERIFIER, JWT_SIGNING_KEY=KEY_B).decode(token)
+
+
 def test_rs256_rotation_verifiers_hold_the_previous_public_keys_and_the_jwks_lists_them():
     import jwt
     from rest_framework_simplejwt.exceptions import TokenBackendError
