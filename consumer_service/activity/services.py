@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from activity.models import Event, KnownObject, UserActivity
 from servicekit.consumer import Received
-from servicekit.db import insert_rows, present, update_rows, upsert_rows
+from servicekit.db import execute, insert_rows, present, together, update_rows, upsert_rows
 from servicekit.events import canonical_uuid
 from servicekit.inbox.models import DeletedUser
 
@@ -63,6 +63,11 @@ def events_record(*, received: Sequence[Received]) -> None:
     transaction; concurrent consumers serialise on the rows they touch, always in the
     same order, and on :data:`ERASURE_LOCK` with a batch that erases.
     """
+    with together():  # what returns nothing travels with the next statement: 3 or 4 round trips, not 6 to 8
+        _record(received)
+
+
+def _record(received: Sequence[Received]) -> None:
     now = timezone.now()
     deleted = sorted({uuid.UUID(item.event.subject) for item in received if item.event.type == ACCOUNT_DELETED})
     # Users by their canonical ids (PostgreSQL's spelling), so one user is one summary row.
@@ -125,8 +130,7 @@ def _erasure_lock(*, exclusive: bool) -> None:
     """
     if connection.vendor == "postgresql":
         function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT {function}(%s)", [ERASURE_LOCK])
+        execute(f"SELECT {function}(%s)", [ERASURE_LOCK], returns_rows=False)
 
 
 def _object_changes(received: Sequence[Received], owner_of: dict[str, str]) -> list[tuple[str, str, int]]:
@@ -147,13 +151,13 @@ def _object_changes(received: Sequence[Received], owner_of: dict[str, str]) -> l
     if gone:
         table = connection.ops.quote_name(KnownObject._meta.db_table)
         subjects = sorted(gone)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} SET deleted = %s WHERE subject IN ({', '.join(['%s'] * len(subjects))})"
-                " AND NOT deleted RETURNING user_id, kind",
-                [True, *subjects],
-            )
-            changes += [(canonical_uuid(str(user)), kind, -1) for user, kind in cursor.fetchall()]
+        gone_now = execute(
+            f"UPDATE {table} SET deleted = %s WHERE subject IN ({', '.join(['%s'] * len(subjects))})"
+            " AND NOT deleted RETURNING user_id, kind",
+            [True, *subjects],
+            returns_rows=True,
+        )
+        changes += [(canonical_uuid(str(user)), kind, -1) for user, kind in gone_now]
         # Tombstones for the objects never heard of before: a late event about them counts nothing.
         insert_rows(KnownObject, columns, [(s, *gone[s], True) for s in subjects], skip_conflicts_on="subject")
     return changes
