@@ -63,7 +63,7 @@ def events_record(*, received: Sequence[Received]) -> None:
     transaction; concurrent consumers serialise on the rows they touch, always in the
     same order, and on :data:`ERASURE_LOCK` with a batch that erases.
     """
-    with together():  # what returns nothing travels with the next statement: 3 or 4 round trips, not 6 to 8
+    with together():  # what returns nothing travels with the next statement: 3 to 5 round trips, not 5 to 8
         _record(received)
 
 
