@@ -73,6 +73,7 @@ def execute(sql: str, params: Sequence[Any], *, returns_rows: bool) -> list[tupl
 
 
 def _flush() -> None:
+    """Sends the statements waiting, if any (through the execute wrappers, as one)."""
     if _waiting.statements:
         with connection.cursor() as cursor:
             cursor.execute(*_joined(_take_waiting()))
@@ -80,8 +81,7 @@ def _flush() -> None:
 
 def _send_waiting_first(run: Callable[..., Any], sql: str, params: Any, many: bool, context: dict) -> Any:
     """An execute wrapper: a statement from elsewhere (the ORM) goes after the waiting ones."""
-    if _waiting.statements:
-        run(*_joined(_take_waiting()), False, context)
+    _flush()
     return run(sql, params, many, context)
 
 
@@ -116,10 +116,15 @@ def insert_rows(
     if not rows:
         return []
     if skip_conflicts_on is None:
-        _insert(model, columns, rows, "")
+        _insert(model, columns, rows, "", returns_rows=False)
         return []
     key = _column(model, skip_conflicts_on)
-    return [value for (value,) in _insert(model, columns, rows, f"ON CONFLICT ({key}) DO NOTHING RETURNING {key}")]
+    return [
+        value
+        for (value,) in _insert(
+            model, columns, rows, f"ON CONFLICT ({key}) DO NOTHING RETURNING {key}", returns_rows=True
+        )
+    ]
 
 
 def upsert_rows(
@@ -140,7 +145,9 @@ def upsert_rows(
     if not rows:
         return
     assignments = _assignments(model, updates, new="excluded")
-    _insert(model, columns, rows, f"ON CONFLICT ({_column(model, key)}) DO UPDATE SET {assignments}")
+    _insert(
+        model, columns, rows, f"ON CONFLICT ({_column(model, key)}) DO UPDATE SET {assignments}", returns_rows=False
+    )
 
 
 def update_rows(
@@ -175,12 +182,14 @@ def present(model: type[Model], column: str, values: Iterable[Any]) -> list[Any]
     return [value for (value,) in execute(sql, params, returns_rows=True)]
 
 
-def _insert(model: type[Model], columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str) -> list[tuple]:
-    """``INSERT INTO <table> (<columns>) <rows> <tail>``, returning what the statement returns."""
+def _insert(
+    model: type[Model], columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str, *, returns_rows: bool
+) -> list[tuple]:
+    """``INSERT INTO <table> (<columns>) <rows> <tail>``, returning its rows when ``returns_rows``."""
     table = connection.ops.quote_name(model._meta.db_table)
     source, names, params = _source(model, columns, rows)
     select = f"SELECT {names} FROM {source}" if connection.vendor == "postgresql" else source
-    return execute(f"INSERT INTO {table} ({names}) {select} {tail}", params, returns_rows="RETURNING" in tail)
+    return execute(f"INSERT INTO {table} ({names}) {select} {tail}", params, returns_rows=returns_rows)
 
 
 def _source(model: type[Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, str, list[Any]]:
